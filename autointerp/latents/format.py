@@ -1,0 +1,196 @@
+"""The on-disk latent cache: shard layout, atomic writers and a slicing reader.
+
+    <run>/latents/manifest.json                     what produced the cache (written last)
+    <run>/latents/tokens-rank<R>.safetensors        rows int64 [n], tokens int32 [n, ctx_len]
+    <run>/latents/<hookpoint>/shard-r<R>-<K>.safetensors
+        latent_offsets int64 [d_sae + 1]   latent j's nonzeros are [offsets[j], offsets[j+1])
+        token_index    int32 [nnz]          row * ctx_len + position, ascending within a latent
+                                            (int64 when row * ctx_len overflows int32)
+        activations    float16 [nnz]        (float32 when a value overflows float16, or asked)
+
+Reading one latent is one slice per shard; nothing scans all nonzeros.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def shard_name(rank: int, index: int) -> str:
+    """File name of a rank's index-th shard."""
+    return f"shard-r{rank}-{index}.safetensors"
+
+
+def tokens_name(rank: int) -> str:
+    """File name of a rank's token file."""
+    return f"tokens-rank{rank}.safetensors"
+
+
+def hookpoint_dir(latents_dir: str | Path, hookpoint: str) -> Path:
+    """Folder holding one hookpoint's shards (hookpoint names are already path-safe: `layers.5.mlp`)."""
+    return Path(latents_dir) / hookpoint
+
+
+def build_shard_arrays(
+    token_index: np.ndarray,
+    latents: np.ndarray,
+    values: np.ndarray,
+    d_sae: int,
+    activation_dtype: str = "float16",
+) -> dict[str, np.ndarray]:
+    """Sort nonzeros by (latent, token_index) and build the shard's arrays.
+
+    token_index, latents, values: [nnz] each, in any order.
+    """
+    token_index = np.asarray(token_index, dtype=np.int64)
+    latents = np.asarray(latents, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float32)
+    if not (len(token_index) == len(latents) == len(values)):
+        raise ValueError("token_index, latents and values must have one entry per nonzero")
+    if len(latents) and (latents.min() < 0 or latents.max() >= d_sae):
+        raise ValueError(f"latent indices must lie in [0, {d_sae})")
+    order = np.lexsort((token_index, latents))
+    counts = np.bincount(latents, minlength=d_sae)
+    offsets = np.zeros(d_sae + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    index_dtype = np.int32 if (len(token_index) == 0 or token_index.max() < 2**31) else np.int64
+    value_dtype = np.float16
+    if activation_dtype == "float32" or (len(values) and np.abs(values).max() > FLOAT16_MAX):
+        value_dtype = np.float32
+    return {
+        "latent_offsets": offsets,
+        "token_index": token_index[order].astype(index_dtype),
+        "activations": values[order].astype(value_dtype),
+    }
+
+
+def atomic_write_bytes(path: str | Path, write) -> None:
+    """Write through `write(tmp_path)` into a temp file beside `path`, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Atomically save numpy arrays as a safetensors file."""
+    from safetensors.numpy import save_file
+
+    atomic_write_bytes(path, lambda tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp))
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Atomically write JSON."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+
+    atomic_write_bytes(path, write)
+
+
+def write_tokens(latents_dir: str | Path, rank: int, rows: np.ndarray, tokens: np.ndarray) -> Path:
+    """Write one rank's rows and their tokens."""
+    path = Path(latents_dir) / tokens_name(rank)
+    save_arrays(path, {"rows": np.asarray(rows, dtype=np.int64), "tokens": np.asarray(tokens, dtype=np.int32)})
+    return path
+
+
+@dataclass
+class LatentActivations:
+    """One latent's nonzeros across the cache, ascending by token index."""
+
+    token_index: np.ndarray
+    """int64 [m] row * ctx_len + position."""
+    activations: np.ndarray
+    """float32 [m]."""
+
+
+class CacheReader:
+    """Reads a latent cache folder by slicing shards; keeps files memory-mapped and offsets loaded."""
+
+    def __init__(self, latents_dir: str | Path):
+        self.dir = Path(latents_dir)
+        manifest_path = self.dir / MANIFEST
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"no latent cache at {self.dir}: {MANIFEST} is missing (did predict finish?)")
+        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        self.ctx_len: int = int(self.manifest["ctx_len"])
+        self._handles: dict[Path, Any] = {}
+        self._offsets: dict[Path, np.ndarray] = {}
+        self._tokens: np.ndarray | None = None
+
+    @property
+    def hookpoints(self) -> list[str]:
+        """Hookpoints in the cache, in manifest order."""
+        return list(self.manifest["hookpoints"])
+
+    def d_sae(self, hookpoint: str) -> int:
+        """Number of latents at a hookpoint."""
+        return int(self.manifest["per_hookpoint"][hookpoint]["d_sae"])
+
+    def shard_paths(self, hookpoint: str) -> list[Path]:
+        """The hookpoint's shard files, as the manifest lists them."""
+        return [self.dir / p for p in self.manifest["per_hookpoint"][hookpoint]["shards"]]
+
+    @property
+    def tokens(self) -> np.ndarray:
+        """int32 [n_rows, ctx_len], indexed by global row (loaded once)."""
+        if self._tokens is None:
+            from safetensors.numpy import load_file
+
+            tokens = np.zeros((int(self.manifest["n_rows"]), self.ctx_len), dtype=np.int32)
+            for name in self.manifest["token_files"]:
+                part = load_file(str(self.dir / name))
+                tokens[part["rows"]] = part["tokens"]
+            self._tokens = tokens
+        return self._tokens
+
+    def _handle(self, path: Path):
+        if path not in self._handles:
+            from safetensors import safe_open
+
+            self._handles[path] = safe_open(str(path), framework="numpy")
+            self._offsets[path] = self._handles[path].get_tensor("latent_offsets")
+        return self._handles[path]
+
+    def offsets(self, path: Path) -> np.ndarray:
+        """latent_offsets of one shard."""
+        self._handle(path)
+        return self._offsets[path]
+
+    def latent(self, hookpoint: str, index: int) -> LatentActivations:
+        """All nonzeros of one latent: one slice per shard."""
+        indices, values = [], []
+        for path in self.shard_paths(hookpoint):
+            handle = self._handle(path)
+            lo, hi = self._offsets[path][index : index + 2]
+            if hi > lo:
+                indices.append(handle.get_slice("token_index")[int(lo) : int(hi)])
+                values.append(handle.get_slice("activations")[int(lo) : int(hi)])
+        if not indices:
+            return LatentActivations(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        token_index = np.concatenate(indices).astype(np.int64)
+        activations = np.concatenate(values).astype(np.float32)
+        if len(indices) > 1:  # shards cover disjoint row ranges but may arrive in any order
+            order = np.argsort(token_index, kind="stable")
+            token_index, activations = token_index[order], activations[order]
+        return LatentActivations(token_index, activations)
