@@ -1,0 +1,21 @@
+"""Sparse coders (SAEs and transcoders): the base class, activations, and loaders for
+sparsify, SAELens and Gemma Scope files."""
+
+from autointerp.models.sparse_coders.base import JumpReluCoder, ReluCoder, SparseCoder, TopKCoder
+from autointerp.models.sparse_coders.loading import (
+    available_hookpoints,
+    check_compatible,
+    load_sparse_coder,
+    load_sparse_coders,
+)
+
+__all__ = [
+    "JumpReluCoder",
+    "ReluCoder",
+    "SparseCoder",
+    "TopKCoder",
+    "available_hookpoints",
+    "check_compatible",
+    "load_sparse_coder",
+    "load_sparse_coders",
+]
