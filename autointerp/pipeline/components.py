@@ -1,0 +1,92 @@
+"""Build the interpret stage's parts from its config: the client, the explainer, the scorers, the records."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+from autointerp.pipeline.config import InterpretConfig
+
+logger = logging.getLogger(__name__)
+
+
+def construct(cls: type, **candidates: Any) -> Any:
+    """Instantiate `cls` with the candidate settings its constructor accepts (scorers differ in knobs)."""
+    accepted = inspect.signature(cls.__init__).parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    return cls(**{k: v for k, v in candidates.items() if takes_kwargs or k in accepted})
+
+
+def resolve_explainer_name(config: InterpretConfig) -> str:
+    """The spec's automatic choice: FAISS negatives make the default explainer contrastive."""
+    if config.explainer == "default" and config.examples.non_activating_source == "FAISS":
+        return "contrastive"
+    return config.explainer
+
+
+def build_explainer(config: InterpretConfig, tokenizer: Any = None) -> Any:
+    """The configured explainer, chosen by its short name."""
+    from autointerp.explainers import explainer_class
+
+    cls = explainer_class(resolve_explainer_name(config))
+    return construct(cls, tokenizer=tokenizer, max_examples=config.examples.n_examples_train)
+
+
+def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, Any]:
+    """{name: Scorer} for every configured scorer; an unknown name fails here, before any work."""
+    from autointerp.scorers import scorer_class
+
+    settings = {
+        "tokenizer": tokenizer,
+        "n_examples_per_prompt": config.num_examples_per_scorer_prompt,
+        "num_examples_per_scorer_prompt": config.num_examples_per_scorer_prompt,
+        "batch_size": config.num_examples_per_scorer_prompt,
+        "log_probs": config.log_probs,
+        "log_prob": config.log_probs,
+        "seed": config.seed,
+    }
+    return {name: construct(scorer_class(name), **settings) for name in config.scorers}
+
+
+def build_client(config: InterpretConfig, run_dir: Path, accounting: Any) -> Any:
+    """The one LLM client of the run, with its response cache in the run folder."""
+    from autointerp.clients import make_client
+
+    client = make_client(
+        config.explainer_provider,
+        config.explainer_model,
+        base_url=config.explainer_base_url,
+        max_concurrency=config.max_concurrency,
+        cache=config.llm_cache,
+        accounting=accounting,
+        max_model_len=config.explainer_model_max_len,
+    )
+    if hasattr(client, "use_cache_at"):
+        client.use_cache_at(run_dir)
+    return client
+
+
+def build_accounting(config: InterpretConfig) -> Any:
+    """Token accounting with the optional budget."""
+    from autointerp.clients.accounting import Accounting
+
+    return Accounting(prices=config.prices or None, budget_usd=config.budget_usd)
+
+
+def build_record_builder(config: InterpretConfig, reader: Any, tokenizer: Any, run_dir: Path) -> Any:
+    """The record builder over the run's cache (FAISS embeddings cached in the run folder)."""
+    from autointerp.examples import RecordBuilder
+
+    if "neighbours" in config.overwrite:
+        _clear_neighbour_caches(run_dir / "examples_cache")
+    return RecordBuilder(reader, config.examples, tokenizer, cache_dir=run_dir / "examples_cache")
+
+
+def _clear_neighbour_caches(folder: Path) -> None:
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.is_file():
+                path.unlink()
+        logger.info("overwrite=neighbours: cleared %s", folder)

@@ -1,0 +1,108 @@
+"""Settings of the interpret stage: which latents, which LLM, which explainer and scorers, where results go."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+OVERWRITE_STAGES = ("cache", "neighbours", "explanations", "scores")
+"""What `overwrite` may name: each one redoes that stage (and what depends on it)."""
+
+PROVIDERS = ("offline", "openrouter", "openai", "vllm", "llamacpp")
+
+
+def _default_scorers() -> list[str]:
+    return ["fuzz", "detection"]
+
+
+def _default_examples() -> Any:
+    from autointerp.examples.config import ExamplesConfig
+
+    return ExamplesConfig()
+
+
+@dataclass
+class InterpretConfig:
+    """The interpret stage: build each latent's record, explain it, score the explanation, write results."""
+
+    explainer_model: str = "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"
+    """Model that writes explanations and answers the scorers' prompts."""
+    explainer_provider: str = "offline"
+    """How the explainer model runs: `offline` (in-process), `openrouter`, `openai`, `vllm`, `llamacpp`."""
+    explainer_base_url: str | None = None
+    """Base URL of an OpenAI-compatible server (vLLM, llama.cpp, ...); required for `vllm` and `llamacpp`."""
+    explainer_model_max_len: int = 5120
+    """Context length of the explainer model; prompts longer than this are an error for that latent."""
+    explainer: str = "default"
+    """Explanation strategy: `default`, `contrastive` or `chain-of-thought`."""
+    scorers: list[str] = field(default_factory=_default_scorers)
+    """Scorers to run: detection, recall, fuzz, simulation, surprisal, embedding, intruder."""
+    num_examples_per_scorer_prompt: int = 5
+    """Examples shown in one scorer prompt."""
+    log_probs: bool = False
+    """Ask for token log probabilities, giving P(yes) per example and AUROC."""
+    max_latents: int | None = None
+    """Latents to interpret per hookpoint (the first ones); None means all."""
+    latents: dict[str, list[int]] | None = None
+    """Explicit latent indices per hookpoint; overrides `max_latents`."""
+    hookpoints: list[str] | None = None
+    """Hookpoints of the cache to interpret; None means all of them."""
+    examples: Any = field(default_factory=_default_examples)
+    """How examples are built (an `autointerp.examples.ExamplesConfig`)."""
+    pipeline_num_proc: int = 120
+    """Latents in flight at once (records, explanations and scores run concurrently across them)."""
+    max_concurrency: int = 32
+    """LLM requests in flight at once across the whole run."""
+    llm_cache: bool = True
+    """Keep a persistent response cache so a rerun never re-sends a prompt it already sent."""
+    overwrite: list[str] = field(default_factory=list)
+    """Stages to redo even when their results exist: cache, neighbours, explanations, scores."""
+    max_failure_fraction: float = 0.5
+    """The run fails (after writing everything) when more than this fraction of latents fail."""
+    prices: dict[str, tuple[float, float]] | None = None
+    """Price table {model: (USD per 1M prompt tokens, USD per 1M completion tokens)} for cost estimates."""
+    budget_usd: float | None = None
+    """Stop starting new latents once the estimated LLM cost reaches this (needs known prices)."""
+    reference_run: str | None = None
+    """Name of a run under `results/` to compare firing rates and activation strengths against."""
+    tracking_uri: str | None = "sqlite:///mlflow.db"
+    """MLflow tracking URI; None turns MLflow logging off."""
+    experiment: str = "autointerp"
+    """MLflow experiment name."""
+    report: bool = True
+    """Write `report.html` at the end."""
+    seed: int = 22
+    """Seed for anything random in the stage (sampling is seeded by `examples.seed`)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.examples, dict):  # plain dicts from Python callers
+            from autointerp.examples.config import ExamplesConfig
+
+            self.examples = ExamplesConfig(**self.examples)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad setting."""
+        if self.explainer_provider not in PROVIDERS:
+            raise ValueError(f"explainer_provider must be one of {PROVIDERS}, got {self.explainer_provider!r}")
+        if self.explainer_provider in ("vllm", "llamacpp") and not self.explainer_base_url:
+            raise ValueError(f"explainer_base_url is required with explainer_provider={self.explainer_provider!r}")
+        bad = [s for s in self.overwrite if s not in OVERWRITE_STAGES]
+        if bad:
+            raise ValueError(f"overwrite may name {OVERWRITE_STAGES}, got {bad}")
+        if not self.scorers:
+            raise ValueError("scorers must name at least one scorer")
+        for name in ("pipeline_num_proc", "max_concurrency", "num_examples_per_scorer_prompt", "explainer_model_max_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_latents is not None and self.max_latents < 1:
+            raise ValueError(f"max_latents must be at least 1 or None, got {self.max_latents}")
+        if not 0.0 <= self.max_failure_fraction <= 1.0:
+            raise ValueError(f"max_failure_fraction must lie in [0, 1], got {self.max_failure_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (no secrets live here: API keys come from the environment only)."""
+        out = asdict(self)
+        examples = self.examples
+        out["examples"] = asdict(examples) if hasattr(examples, "__dataclass_fields__") else dict(examples)
+        return out

@@ -1,0 +1,152 @@
+"""`interpret(run_dir, config)`: the whole interpret stage of one run, from cache to summary, report and MLflow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autointerp.latents.format import CacheReader
+from autointerp.pipeline import components
+from autointerp.pipeline.config import InterpretConfig
+from autointerp.pipeline.outputs import RunPaths, write_run_config
+from autointerp.pipeline.stage import InterpretStage, StageState, check_failures
+from autointerp.pipeline.summary import build_summary, write_summary
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """Pre-built parts for `interpret` (tests and programmatic callers); None means build from the config."""
+
+    client: Any = None
+    explainer: Any = None
+    scorers: dict[str, Any] | None = None
+    builder: Any = None
+    accounting: Any = None
+    tokenizer: Any = None
+    extra_timing: dict[str, float] = field(default_factory=dict)
+    """Seconds of earlier stages (predict) to put in the summary."""
+    mlflow_run_id: str | None = None
+    """An MLflow run already opened for this run (by predict's logger)."""
+
+
+def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str, Any] | None = None, parts: Parts | None = None) -> dict[str, Any]:
+    """Explain and score the run's latents, write the summary and report, log to MLflow; return the summary.
+
+    Raises `RunFailedError` (after writing everything) when too many latents failed.
+    """
+    paths, parts = RunPaths(run_dir), parts or Parts()
+    reader = CacheReader(paths.latents)  # fails clearly when predict has not finished
+    if config.reference_run:
+        CacheReader(_reference_dir(paths, config.reference_run) / "latents")  # fails before any LLM call
+    write_run_config(paths, run_config if run_config is not None else {"interpret": config.to_dict()})
+    _fill_parts(parts, config, reader, paths)
+    stage = InterpretStage(
+        paths.root, config, builder=parts.builder, client=parts.client, explainer=parts.explainer,
+        scorers=parts.scorers, accounting=parts.accounting,
+    )
+    latents = stage.select()
+    logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, config.explainer_model)
+    start = time.perf_counter()
+    try:
+        state = asyncio.run(_run_and_close(stage, latents, parts.client))
+    finally:
+        wall = time.perf_counter() - start
+    summary = _summarize(paths, config, reader, latents, state, parts, wall)
+    _finish(paths, config, summary, run_config, parts)
+    check_failures(state, config.max_failure_fraction)
+    return summary
+
+
+async def _run_and_close(stage: InterpretStage, latents: list, client: Any) -> StageState:
+    try:
+        return await stage.run(latents)
+    finally:
+        await client.close()
+
+
+def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, paths: RunPaths) -> None:
+    """Build whatever the caller did not pass; scorer and explainer names fail here, before any LLM call."""
+    if parts.tokenizer is None and parts.builder is None:
+        from autointerp.models.subject import load_tokenizer
+
+        parts.tokenizer = load_tokenizer(reader.manifest["model"])
+    if parts.scorers is None:
+        parts.scorers = components.build_scorers(config, parts.tokenizer)
+    if parts.explainer is None:
+        parts.explainer = components.build_explainer(config, parts.tokenizer)
+    if parts.builder is None:
+        parts.builder = components.build_record_builder(config, reader, parts.tokenizer, paths.root)
+    if parts.accounting is None:
+        parts.accounting = getattr(parts.client, "accounting", None) or components.build_accounting(config)
+    if parts.client is None:
+        parts.client = components.build_client(config, paths.root, parts.accounting)
+
+
+def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float) -> dict[str, Any]:
+    from autointerp.pipeline.specialization import cache_statistics
+
+    # A skipped latent has no files, so every invocation builds it again and finds it skipped again.
+    skipped = {hp: sorted(v) for hp, v in state.skipped.items()}
+    kept = [lt for lt in latents if lt.index not in set(skipped.get(lt.hookpoint, []))]
+    manifest = reader.manifest
+    meta = {
+        "name": paths.root.name,
+        "model": manifest.get("model"),
+        "sparse_model": manifest.get("sparse_model"),
+        "explainer_model": config.explainer_model,
+        "explainer": components.resolve_explainer_name(config),
+    }
+    timing = {**parts.extra_timing, "interpret": wall, **{f"busy/{k}": v for k, v in state.busy_s.items()}}
+    return build_summary(
+        paths, meta=meta, scorers=list(config.scorers), latents=kept, skipped=skipped,
+        usage=_usage(parts.accounting), timing=timing, cache=cache_statistics(reader), seed=config.seed,
+    ) | {"invocation": {"attempted": state.attempted, "resumed": state.resumed, "not_started": state.not_started,
+                        "budget_exhausted": bool(parts.accounting is not None and parts.accounting.budget_exhausted)}}
+
+
+def _usage(accounting: Any) -> dict[str, dict[str, Any]]:
+    """Token usage and cost per stage of this invocation."""
+    if accounting is None:
+        return {}
+    from dataclasses import asdict
+
+    out = {stage: asdict(u) for stage, u in sorted(accounting.by_stage().items())}
+    out["total"] = asdict(accounting.total())
+    return out
+
+
+def _finish(paths: RunPaths, config: InterpretConfig, summary: dict[str, Any], run_config, parts: Parts) -> None:
+    """Specialization, summary, report, MLflow: each failure of the extras is logged, not fatal."""
+    if config.reference_run:
+        summary["specialization"] = _specialization(paths, config.reference_run)
+    write_summary(paths, summary)
+    if config.report:
+        try:
+            from autointerp.report import write_report
+
+            write_report(paths.root)
+        except Exception as exc:  # the report is a view of results already on disk
+            logger.warning("writing the report failed: %s", exc)
+    if config.tracking_uri:
+        from autointerp.pipeline.tracking import log_run
+
+        log_run(paths, run_config or {"interpret": config.to_dict()}, summary, config.tracking_uri, config.experiment,
+                run_id=parts.mlflow_run_id)
+
+
+def _specialization(paths: RunPaths, reference_run: str) -> dict[str, Any]:
+    from autointerp.pipeline.specialization import compare, write_specialization
+
+    rows = compare(CacheReader(paths.latents), CacheReader(_reference_dir(paths, reference_run) / "latents"))
+    return write_specialization(paths.root, rows, reference_run)
+
+
+def _reference_dir(paths: RunPaths, reference_run: str) -> Path:
+    """A reference run by name (a sibling under results/) or by path."""
+    return Path(reference_run) if Path(reference_run).is_absolute() else paths.root.parent / reference_run

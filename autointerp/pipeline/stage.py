@@ -1,0 +1,177 @@
+"""The interpret stage: latents flow through record building, explaining and scoring, concurrently.
+
+`pipeline_num_proc` workers take latents from a queue; each builds the latent's record (in a
+thread: numpy and file reads), asks the explainer, then runs every scorer concurrently. The client
+bounds the total number of requests in flight. Each result is written the moment it exists, so a
+killed run loses at most the latents in flight, and a rerun skips what is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from autointerp.clients.base import Client
+from autointerp.explainers.base import Explainer
+from autointerp.pipeline import outputs
+from autointerp.pipeline.config import InterpretConfig
+from autointerp.pipeline.outputs import RunPaths
+from autointerp.records import Explanation, Latent, LatentRecord, ScoreResult
+from autointerp.scorers.base import Scorer
+
+logger = logging.getLogger(__name__)
+
+
+class RunFailedError(RuntimeError):
+    """More latents failed than `max_failure_fraction` allows (results and summary are still written)."""
+
+
+@dataclass
+class StageState:
+    """What happened to the latents of one invocation."""
+
+    skipped: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    failed: list[Latent] = field(default_factory=list)
+    attempted: int = 0
+    resumed: int = 0
+    not_started: int = 0
+    busy_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    """Seconds spent per stage, summed over concurrent latents."""
+
+
+class InterpretStage:
+    """Explains and scores the selected latents of one run folder; `run()` returns what it did."""
+
+    def __init__(
+        self,
+        run_dir: Any,
+        config: InterpretConfig,
+        *,
+        builder: Any,
+        client: Client,
+        explainer: Explainer,
+        scorers: dict[str, Scorer],
+        accounting: Any = None,
+    ):
+        """builder: an `autointerp.examples.RecordBuilder`; scorers: {name: Scorer}; accounting: an
+        `autointerp.clients.accounting.Accounting` whose `budget_exhausted` stops new latents."""
+        self.paths = RunPaths(run_dir)
+        self.config = config
+        self.builder = builder
+        self.client = client
+        self.explainer = explainer
+        self.scorers = scorers
+        self.accounting = accounting
+        self.state = StageState()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records")  # builder is not thread safe
+
+    def select(self) -> list[Latent]:
+        """The latents this run interprets, from the config's hookpoints / max_latents / latents."""
+        c = self.config
+        return list(self.builder.select_latents(hookpoints=c.hookpoints, max_latents=c.max_latents, latents=c.latents))
+
+    async def run(self, latents: list[Latent]) -> StageState:
+        """Process every latent with bounded concurrency; returns the invocation's state."""
+        queue: asyncio.Queue[Latent] = asyncio.Queue()
+        for latent in latents:
+            queue.put_nowait(latent)
+        progress = _progress(len(latents))
+        n_workers = max(1, min(self.config.pipeline_num_proc, len(latents)))
+        try:
+            await asyncio.gather(*(self._worker(queue, progress) for _ in range(n_workers)))
+        finally:
+            progress.close()
+            self._pool.shutdown(wait=False)
+        return self.state
+
+    async def _worker(self, queue: asyncio.Queue[Latent], progress: Any) -> None:
+        while not queue.empty():
+            latent = queue.get_nowait()
+            if self._budget_exhausted():
+                self.state.not_started += 1
+            else:
+                await self.process(latent)
+            progress.update(1)
+
+    def _budget_exhausted(self) -> bool:
+        return bool(self.accounting is not None and self.accounting.budget_exhausted)
+
+    async def process(self, latent: Latent) -> None:
+        """Explain and score one latent, skipping whatever is already on disk."""
+        redo_explanation = "explanations" in self.config.overwrite
+        explanation = None if redo_explanation else outputs.load_explanation(self.paths, latent)
+        todo = self._scorers_to_run(latent, rescore_all=explanation is None)
+        if explanation is not None and not todo:
+            self.state.resumed += 1
+            return
+        self.state.attempted += 1
+        record = await self._timed("records", asyncio.get_running_loop().run_in_executor(self._pool, self.builder.build, latent))
+        if record is None:
+            self.state.skipped[latent.hookpoint].append(latent.index)
+            return
+        if explanation is None:
+            explanation = await self._explain(latent, record)
+        if explanation is None:
+            todo = [name for name in todo if not self.scorers[name].needs_explanation]
+        await asyncio.gather(*(self._score(name, record, explanation) for name in todo))
+
+    def _scorers_to_run(self, latent: Latent, rescore_all: bool) -> list[str]:
+        if rescore_all or "scores" in self.config.overwrite:
+            return list(self.scorers)
+        return [name for name in self.scorers if not outputs.score_done(self.paths, name, latent)]
+
+    async def _explain(self, latent: Latent, record: LatentRecord) -> Explanation | None:
+        """Ask the explainer; a failure becomes an error record, never an explanation."""
+        from autointerp.clients.accounting import usage_stage
+
+        try:
+            with usage_stage("explain"):
+                explanation = await self._timed("explain", self.explainer.explain(record, self.client))
+            error = None
+        except Exception as exc:  # any failure of one latent is recorded; the run goes on
+            logger.warning("explaining %s failed: %s", latent, exc)
+            explanation, error = None, f"{type(exc).__name__}: {exc}"
+            self.state.failed.append(latent)
+        outputs.write_explanation(self.paths, latent, record, explanation, error)
+        return explanation
+
+    async def _score(self, name: str, record: LatentRecord, explanation: Explanation | None) -> None:
+        """Run one scorer; a failure becomes an error result."""
+        from autointerp.clients.accounting import usage_stage
+
+        text = explanation.text if explanation is not None else None
+        try:
+            with usage_stage(f"score/{name}"):
+                result = await self._timed(f"score/{name}", self.scorers[name].score(record, explanation, self.client))
+            result.scorer = name
+        except Exception as exc:  # recorded as that scorer's error for this latent
+            logger.warning("scoring %s with %s failed: %s", record.latent, name, exc)
+            result = ScoreResult(latent=record.latent, scorer=name, explanation=text, error=f"{type(exc).__name__}: {exc}")
+        outputs.write_score(self.paths, result)
+
+    async def _timed(self, stage: str, awaitable: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await awaitable
+        finally:
+            self.state.busy_s[stage] += time.perf_counter() - start
+
+
+def check_failures(state: StageState, max_failure_fraction: float) -> None:
+    """Raise `RunFailedError` when too many of the attempted latents failed."""
+    if state.attempted and len(state.failed) / state.attempted > max_failure_fraction:
+        raise RunFailedError(
+            f"{len(state.failed)} of {state.attempted} latents failed, more than "
+            f"max_failure_fraction={max_failure_fraction}; see the error records under explanations/"
+        )
+
+
+def _progress(total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="interpret", unit="latent", disable=None)

@@ -1,0 +1,138 @@
+"""MLflow: one MLflow run per autointerp run, with the config, every summary metric and the outputs.
+
+The run id is kept in `results/<name>/mlflow_run.json`, so predict (Lightning's MLFlowLogger),
+interpret and a later `autointerp interpret` all log into the same MLflow run. mlflow is imported
+only here, and only when logging is on.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from autointerp.latents.format import write_json
+from autointerp.pipeline.outputs import RunPaths, read_json
+
+logger = logging.getLogger(__name__)
+MAX_PARAM_LEN = 500
+
+
+def flatten(data: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """Nested dicts to one level: {"a": {"b": 1}} -> {"a.b": 1}."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{sep}{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name, sep))
+        else:
+            out[name] = value
+    return out
+
+
+def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """Every number of the summary as an MLflow metric: `detection/layers.15/balanced_accuracy` is the
+    mean; `..._ci_low`, `..._ci_high`, `..._chance`, `..._n` sit beside it."""
+    out: dict[str, float] = {}
+    for hp, by_scorer in summary["per_hookpoint"].items():
+        for scorer, metrics in by_scorer.items():
+            for metric, m in metrics.items():
+                base = f"{scorer}/{hp}/{metric}"
+                out[base] = m["mean"]
+                for key in ("ci_low", "ci_high", "chance", "n"):
+                    out[f"{base}_{key}"] = m[key]
+    for hp, by_scorer in summary.get("high_quality", {}).items():
+        for scorer, count in by_scorer.items():
+            out[f"{scorer}/{hp}/n_high_quality"] = count
+    out.update({f"counts/{k}": v for k, v in summary["counts"].items()})
+    out.update(flatten(summary.get("usage", {}), "usage", "/"))
+    out.update(flatten(summary.get("timing_s", {}), "timing_s", "/"))
+    out.update(flatten(summary.get("cache", {}), "cache", "/"))
+    return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def params(config: dict[str, Any]) -> dict[str, str]:
+    """The config as MLflow params (flattened, long values cut)."""
+    return {k: str(v)[:MAX_PARAM_LEN] for k, v in flatten(config).items()}
+
+
+def tags(summary: dict[str, Any]) -> dict[str, str]:
+    """Tags that line runs up in MLflow's compare view."""
+    keys = ("name", "model", "sparse_model", "explainer_model")
+    out = {f"autointerp.{k}": str(summary.get(k, "")) for k in keys}
+    out["autointerp.scorers"] = ",".join(summary.get("scorers", []))
+    out["autointerp.hookpoints"] = ",".join(summary.get("hookpoints", []))
+    return out
+
+
+def explanation_table(paths: RunPaths, path: Path, scorers: list[str]) -> None:
+    """A CSV with one row per latent: explanation (or error) and each scorer's headline numbers."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["hookpoint", "latent", "explanation", "error", *[f"{s}/{m}" for s in scorers for m in ("f1", "balanced_accuracy")]])
+        for file in paths.explanation_files():
+            data = read_json(file) or {}
+            hp, index = data["latent"]["hookpoint"], data["latent"]["index"]
+            text = (data.get("explanation") or {}).get("text")
+            cells = []
+            for s in scorers:
+                metrics = (read_json(paths.root / "scores" / s / hp / f"{index}.json") or {}).get("metrics") or {}
+                cells += [metrics.get("f1"), metrics.get("balanced_accuracy")]
+            writer.writerow([hp, index, text, data.get("error"), *cells])
+
+
+def known_run_id(paths: RunPaths) -> str | None:
+    """The MLflow run id this run logs into, if one was started before."""
+    data = read_json(paths.mlflow_run)
+    return data.get("run_id") if data else None
+
+
+def log_run(
+    paths: RunPaths, config: dict[str, Any], summary: dict[str, Any], tracking_uri: str, experiment: str,
+    run_id: str | None = None,
+) -> str:
+    """Log config, metrics, tags and artifacts into the run's MLflow run (created if new); return its id."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    run_id = run_id or known_run_id(paths)
+    if run_id is None:
+        exp = client.get_experiment_by_name(experiment)
+        exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+        run_id = client.create_run(exp_id, run_name=summary.get("name")).info.run_id
+    write_json(paths.mlflow_run, {"run_id": run_id, "tracking_uri": tracking_uri, "experiment": experiment})
+    existing = client.get_run(run_id).data.params
+    new_params = {k: v for k, v in params(config).items() if k not in existing}  # MLflow params are immutable
+    _log_batch(client, run_id, summary_metrics(summary), new_params, tags(summary))
+    _log_artifacts(client, run_id, paths, summary)
+    client.set_terminated(run_id)
+    return run_id
+
+
+def _log_batch(client: Any, run_id: str, metrics: dict[str, float], params_: dict[str, str], tags_: dict[str, str]) -> None:
+    import time
+
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    metric_list = [Metric(k, v, now, 0) for k, v in metrics.items()]
+    param_list = [Param(k, v) for k, v in params_.items()]
+    for i in range(0, max(len(metric_list), len(param_list), 1), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run_id, metrics=metric_list[i : i + 100], params=param_list[i : i + 100])
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags_.items()])
+
+
+def _log_artifacts(client: Any, run_id: str, paths: RunPaths, summary: dict[str, Any]) -> None:
+    for path in (paths.run_config, paths.summary, paths.root / "report.html", paths.root / "specialization.csv"):
+        if path.is_file():
+            client.log_artifact(run_id, str(path))
+    plots = paths.root / "plots"
+    if plots.is_dir():
+        client.log_artifacts(run_id, str(plots), "plots")
+    with tempfile.TemporaryDirectory() as tmp:
+        table = Path(tmp) / "explanations.csv"
+        explanation_table(paths, table, summary.get("scorers", []))
+        client.log_artifact(run_id, str(table))
