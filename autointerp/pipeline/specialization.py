@@ -30,7 +30,7 @@ def latent_totals(reader: CacheReader, hookpoint: str) -> tuple[np.ndarray, np.n
     for path in reader.shard_paths(hookpoint):
         offsets = reader.offsets(path)
         counts += np.diff(offsets)
-        values = reader._handle(path).get_tensor("activations").astype(np.float64)
+        values = reader.shard_array(path, "activations").astype(np.float64)
         owner = np.repeat(np.arange(d_sae), np.diff(offsets))  # latent of each nonzero, [nnz]
         sums += np.bincount(owner, weights=values, minlength=d_sae)
     return counts, sums

@@ -1,0 +1,56 @@
+"""MLflow logging: one run per autointerp run, metrics equal to summary.json, artifacts, tags."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autointerp.examples.config import ExamplesConfig
+from autointerp.pipeline.config import InterpretConfig
+from autointerp.pipeline.run import Parts, interpret
+from autointerp.pipeline.tracking import summary_metrics
+from pipeline_fakes import CountingClient, FakeBuilder, FakeExplainer, FakeScorer, make_cache
+
+
+def _parts():
+    return Parts(client=CountingClient(), explainer=FakeExplainer(fail=(4,)), builder=FakeBuilder(skip=(7,)),
+                 scorers={"detection": FakeScorer("detection"), "fuzz": FakeScorer("fuzz")})
+
+
+def test_mlflow_run_holds_every_summary_metric_and_the_outputs(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    make_cache(tmp_path / "results" / "demo")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = InterpretConfig(scorers=["detection", "fuzz"], examples=ExamplesConfig(min_examples=1), tracking_uri=uri,
+                          report=False, explainer_model="scripted")
+    summary = interpret(tmp_path / "results" / "demo", cfg, {"name": "demo", "interpret": cfg.to_dict()}, _parts())
+    run_id = json.loads((tmp_path / "results" / "demo" / "mlflow_run.json").read_text())["run_id"]
+    run = mlflow.MlflowClient(tracking_uri=uri).get_run(run_id)
+    logged = run.data.metrics
+    assert logged["detection/layers.1/f1"] == pytest.approx(summary["per_hookpoint"]["layers.1"]["detection"]["f1"]["mean"])
+    assert logged["counts/failed"] == 1 and logged["counts/skipped"] == 1
+    expected = summary_metrics(summary)
+    assert len(expected) > 20 and {k: pytest.approx(v) for k, v in expected.items()} == logged
+    assert run.data.params["interpret.explainer_model"] == "scripted"
+    assert run.data.tags["autointerp.scorers"] == "detection,fuzz"
+    assert run.data.tags["autointerp.model"] == "tiny-model"
+    artifacts = {a.path for a in mlflow.MlflowClient(tracking_uri=uri).list_artifacts(run_id)}
+    assert {"run_config.json", "summary.json", "explanations.csv"} <= artifacts
+
+
+def test_a_second_interpret_logs_into_the_same_mlflow_run(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    make_cache(tmp_path / "results" / "demo")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = InterpretConfig(scorers=["detection"], examples=ExamplesConfig(min_examples=1), tracking_uri=uri,
+                          report=False, explainer_model="scripted")
+    for _ in range(2):
+        interpret(tmp_path / "results" / "demo", cfg, None, Parts(client=CountingClient(), explainer=FakeExplainer(),
+                  builder=FakeBuilder(), scorers={"detection": FakeScorer("detection")}))
+    runs = mlflow.MlflowClient(tracking_uri=uri).search_runs([mlflow.MlflowClient(tracking_uri=uri).get_experiment_by_name("autointerp").experiment_id])
+    assert len(runs) == 1
