@@ -1,0 +1,28 @@
+"""The run report: one self-contained HTML page (`report.html`) and SVG plots from a run folder.
+
+    from autointerp.report import write_report
+    write_report(Path("results/my-run"))       # -> results/my-run/report.html, plots/*.svg
+
+`cli_main(argv)` backs `autointerp report --name NAME [--results_dir results]`. Nothing here
+imports torch, lightning or mlflow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["write_report", "cli_main"]
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write `<run_dir>/report.html` and `<run_dir>/plots/*.svg`; returns the report's path."""
+    from autointerp.report.render import write_report as write
+
+    return write(run_dir)
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """`autointerp report`: write the report of `results_dir/name`; returns the exit status."""
+    from autointerp.report.cli import main
+
+    return main(argv)

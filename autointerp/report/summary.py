@@ -1,0 +1,140 @@
+"""The report's summary section as static HTML: metrics, counts, cost, timing, failures.
+
+Everything is built from `summary.json` where present and from the loaded latents otherwise;
+every piece of text from the run passes through `xml_escape`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from autointerp.report.load import RunData
+from autointerp.report.plots import xml_escape as esc
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    """A number for a table cell; anything else is shown as text, missing as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return esc(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}g}" if math.isfinite(value) else esc(value)
+
+
+def _table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """An HTML table; cells must already be escaped."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _section(title: str, body: str, ident: str) -> str:
+    """A titled block of the summary."""
+    return f'<section class="block" id="{ident}"><h2>{esc(title)}</h2>{body}</section>'
+
+
+def header_html(run: RunData) -> str:
+    """Run name and what produced it."""
+    s = run.summary
+    facts = [("model", s.get("model")), ("sparse model", s.get("sparse_model")),
+             ("explainer", s.get("explainer_model")),
+             ("hookpoints", ", ".join(map(str, s.get("hookpoints") or sorted({lat.hookpoint for lat in run.latents})))),
+             ("scorers", ", ".join(run.scorers))]
+    items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts if v)
+    return f'<header><h1>{esc(run.name)}</h1><dl class="facts">{items}</dl></header>'
+
+
+def counts_html(run: RunData) -> str:
+    """Tiles for latents, explained, failed, skipped, unparseable."""
+    counts = dict(run.summary.get("counts") or {})
+    counts.setdefault("latents", len(run.latents))
+    counts.setdefault("explained", sum(1 for lat in run.latents if lat.explanation))
+    counts.setdefault("failed", sum(1 for lat in run.latents if lat.error))
+    tiles = "".join(f'<div class="tile"><b>{_num(v)}</b><span>{esc(k)}</span></div>' for k, v in counts.items())
+    return f'<div class="tiles">{tiles}</div>'
+
+
+def metrics_html(run: RunData) -> str:
+    """Per hookpoint and scorer: each metric's mean, 95% interval, chance level and n."""
+    per_hp = run.summary.get("per_hookpoint") or {}
+    high = run.summary.get("high_quality") or {}
+    if not per_hp:
+        return '<p class="note">summary.json has no per-hookpoint metrics; the cards below show each latent\'s scores.</p>'
+    rows = []
+    for hp, scorers in per_hp.items():
+        for scorer, metrics in (scorers or {}).items():
+            for metric, m in (metrics or {}).items():
+                m = m if isinstance(m, dict) else {"mean": m}
+                mean, chance = m.get("mean"), m.get("chance")
+                lift = ""
+                if isinstance(mean, (int, float)) and isinstance(chance, (int, float)):
+                    lift = f' <span class="{"up" if mean > chance else "down"}">{mean - chance:+.3f}</span>'
+                rows.append([esc(hp), esc(scorer), esc(metric), f"<b>{_num(mean)}</b>{lift}",
+                             f"[{_num(m.get('ci_low'))}, {_num(m.get('ci_high'))}]", _num(chance), _num(m.get("n")),
+                             _num((high.get(hp) or {}).get(scorer))])
+    headers = ["hookpoint", "scorer", "metric", "mean (vs chance)", "95% interval", "chance", "n", "high quality"]
+    return _table(headers, rows, "metrics")
+
+
+def usage_html(run: RunData) -> str:
+    """LLM calls, tokens and cost per stage, and wall time per stage."""
+    usage, timing = run.summary.get("usage") or {}, run.summary.get("timing_s") or {}
+    parts = []
+    if usage:
+        keys = ["calls", "cached_calls", "prompt_tokens", "completion_tokens", "cost_usd"]
+        rows = [[esc(stage)] + [_num((u or {}).get(k), 4) for k in keys] for stage, u in usage.items()]
+        parts.append(_table(["stage", *keys], rows))
+    if timing:
+        rows = [[esc(stage), _num(t, 4)] for stage, t in timing.items()]
+        parts.append(_table(["stage", "seconds"], rows))
+    return "".join(parts) or '<p class="note">no usage or timing recorded</p>'
+
+
+def cache_html(run: RunData) -> str:
+    """Cache statistics: top-level numbers, then one row per hookpoint."""
+    cache = run.summary.get("cache") or {}
+    flat = [[esc(k), _num(v)] for k, v in cache.items() if not isinstance(v, (dict, list))]
+    nested = {k: v for k, v in cache.items() if isinstance(v, dict)}
+    html = _table(["statistic", "value"], flat) if flat else ""
+    for hp, stats in nested.items():
+        rows = [[esc(k), _num(v) if not isinstance(v, (dict, list)) else esc(v)] for k, v in stats.items()]
+        html += f"<h3>{esc(hp)}</h3>" + _table(["statistic", "value"], rows)
+    return html or '<p class="note">no cache statistics recorded</p>'
+
+
+def failures_html(run: RunData) -> str:
+    """Failed latents with their errors, skipped latents, and files the report could not read."""
+    errors = {(lat.hookpoint, lat.index): lat.error for lat in run.latents if lat.error}
+    failed = run.summary.get("failed") or {}
+    for hp, indices in failed.items():
+        for i in indices or []:
+            errors.setdefault((str(hp), int(i)), "(no error message recorded)")
+    parts = []
+    if errors:
+        rows = [[f'<a href="#latent-{esc(hp)}/{i}" data-goto="{esc(hp)}/{i}">{esc(hp)}/{i}</a>', esc(err)]
+                for (hp, i), err in sorted(errors.items())]
+        parts.append(_table(["latent", "error"], rows, "failures"))
+    for hp, indices in (run.summary.get("skipped") or {}).items():
+        shown = ", ".join(str(i) for i in list(indices or [])[:200])
+        more = f" … and {len(indices) - 200} more" if len(indices or []) > 200 else ""
+        parts.append(f"<p><b>skipped at {esc(hp)}</b> ({len(indices or [])}): {esc(shown)}{esc(more)}</p>")
+    if run.problems:
+        parts.append("<p><b>not read</b></p><ul>" + "".join(f"<li>{esc(p)}</li>" for p in run.problems) + "</ul>")
+    return "".join(parts) or '<p class="note">no failures, nothing skipped</p>'
+
+
+def summary_html(run: RunData) -> str:
+    """The whole summary section."""
+    return "".join([
+        header_html(run),
+        counts_html(run),
+        _section("Scores", metrics_html(run), "scores"),
+        '<div class="columns">',
+        _section("Cost and time", usage_html(run), "usage"),
+        _section("Cache", cache_html(run), "cache"),
+        _section("Failures and skipped latents", failures_html(run), "failures"),
+        "</div>",
+    ])
