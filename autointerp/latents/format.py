@@ -114,6 +114,28 @@ def write_tokens(latents_dir: str | Path, rank: int, rows: np.ndarray, tokens: n
     return path
 
 
+_SAFETENSORS_DTYPES = {"I64": np.int64, "I32": np.int32, "F16": np.float16, "F32": np.float32, "BOOL": np.bool_, "I8": np.int8, "U8": np.uint8, "I16": np.int16, "F64": np.float64}
+
+
+def map_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    """Memory-map every array of a safetensors file (read-only) without copying it."""
+    with open(path, "rb") as f:
+        header_len = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(header_len))
+    arrays = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = np.dtype(_SAFETENSORS_DTYPES[info["dtype"]])
+        begin, end = info["data_offsets"]
+        shape = tuple(info["shape"])
+        if end == begin:  # mmap cannot map zero bytes
+            arrays[name] = np.zeros(shape, dtype)
+        else:
+            arrays[name] = np.memmap(path, dtype=dtype, mode="r", offset=8 + header_len + begin, shape=shape)
+    return arrays
+
+
 @dataclass
 class LatentActivations:
     """One latent's nonzeros across the cache, ascending by token index."""
@@ -137,6 +159,7 @@ class CacheReader:
         self._handles: dict[Path, Any] = {}
         self._offsets: dict[Path, np.ndarray] = {}
         self._tokens: np.ndarray | None = None
+        self._paths: dict[str, list[Path]] = {}
 
     @property
     def hookpoints(self) -> list[str]:
@@ -164,28 +187,33 @@ class CacheReader:
             self._tokens = tokens
         return self._tokens
 
-    def _handle(self, path: Path):
+    def _arrays(self, path: Path) -> dict[str, np.ndarray]:
+        """The shard's arrays, memory-mapped (opened once; slicing them reads only that slice)."""
         if path not in self._handles:
-            from safetensors import safe_open
-
-            self._handles[path] = safe_open(str(path), framework="numpy")
-            self._offsets[path] = self._handles[path].get_tensor("latent_offsets")
+            self._handles[path] = map_safetensors(path)
+            self._offsets[path] = np.asarray(self._handles[path]["latent_offsets"], dtype=np.int64)
         return self._handles[path]
 
     def offsets(self, path: Path) -> np.ndarray:
         """latent_offsets of one shard."""
-        self._handle(path)
+        self._arrays(path)
         return self._offsets[path]
+
+    def shard_array(self, path: Path, name: str) -> np.ndarray:
+        """One array of one shard (`latent_offsets`, `token_index` or `activations`), memory-mapped."""
+        return self._arrays(path)[name]
 
     def latent(self, hookpoint: str, index: int) -> LatentActivations:
         """All nonzeros of one latent: one slice per shard."""
+        if hookpoint not in self._paths:
+            self._paths[hookpoint] = self.shard_paths(hookpoint)
         indices, values = [], []
-        for path in self.shard_paths(hookpoint):
-            handle = self._handle(path)
+        for path in self._paths[hookpoint]:
+            arrays = self._arrays(path)
             lo, hi = self._offsets[path][index : index + 2]
             if hi > lo:
-                indices.append(handle.get_slice("token_index")[int(lo) : int(hi)])
-                values.append(handle.get_slice("activations")[int(lo) : int(hi)])
+                indices.append(arrays["token_index"][lo:hi])
+                values.append(arrays["activations"][lo:hi])
         if not indices:
             return LatentActivations(np.zeros(0, np.int64), np.zeros(0, np.float32))
         token_index = np.concatenate(indices).astype(np.int64)

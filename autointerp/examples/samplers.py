@@ -1,0 +1,114 @@
+"""Train and test samplers over a latent's activating windows (indices into a strongest-first list).
+
+Test windows are drawn first, by quantile, from all windows; train windows are then drawn from
+what is left, so the two sets are disjoint by construction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+def quantile_bins(n_windows: int, n_quantiles: int) -> np.ndarray:
+    """int64 [n_windows] bin of each window of a strongest-first list; equal counts, 0 = strongest."""
+    return (np.arange(n_windows, dtype=np.int64) * n_quantiles) // max(n_windows, 1)
+
+
+class Sampler(ABC):
+    """Chooses `n` windows from a pool; the pool is ascending indices (strongest first)."""
+
+    @abstractmethod
+    def sample(self, pool: np.ndarray, quantiles: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Indices drawn from `pool` (at most `n`, no repeats), ascending."""
+
+
+class TopSampler(Sampler):
+    """The `n` strongest windows of the pool."""
+
+    def sample(self, pool: np.ndarray, quantiles: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """The first `n` of the pool."""
+        return pool[:n]
+
+
+class RandomSampler(Sampler):
+    """`n` windows uniformly at random from the pool."""
+
+    def sample(self, pool: np.ndarray, quantiles: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """A uniform draw without replacement."""
+        return np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
+
+
+class QuantileSampler(Sampler):
+    """Equal numbers of windows from every quantile bin present in the pool, at random inside a bin.
+
+    When a bin holds fewer windows than its share, the missing ones are drawn from the other bins,
+    so the sampler returns `min(n, len(pool))` windows.
+    """
+
+    def sample(self, pool: np.ndarray, quantiles: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """A stratified draw without replacement."""
+        if n >= len(pool):
+            return pool.copy()
+        bins = quantiles[pool]
+        labels, sizes = np.unique(bins, return_counts=True)
+        quota = _fill_quotas(sizes, n)
+        # a random key per window; within each bin keep the `quota` smallest keys
+        keys = rng.random(len(pool))
+        order = np.lexsort((keys, bins))
+        first = np.searchsorted(bins[order], labels)
+        rank_in_bin = np.arange(len(pool)) - np.repeat(first, sizes)
+        chosen = order[rank_in_bin < np.repeat(quota, sizes)]
+        return np.sort(pool[chosen])
+
+
+class MixSampler(Sampler):
+    """`ratio_top` of the windows from the top of the pool, the rest by quantiles from the remainder."""
+
+    def __init__(self, ratio_top: float = 0.2):
+        self.ratio_top = ratio_top
+
+    def sample(self, pool: np.ndarray, quantiles: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Top part, then a stratified draw from the rest."""
+        n_top = min(int(round(n * self.ratio_top)), len(pool))
+        top = pool[:n_top]
+        rest = QuantileSampler().sample(pool[n_top:], quantiles, n - n_top, rng)
+        return np.sort(np.concatenate([top, rest]))
+
+
+def make_train_sampler(train_type: str, ratio_top: float) -> Sampler:
+    """The sampler a config's `train_type` names."""
+    if train_type == "top":
+        return TopSampler()
+    if train_type == "random":
+        return RandomSampler()
+    if train_type == "mix":
+        return MixSampler(ratio_top)
+    return QuantileSampler()
+
+
+def split_train_test(
+    quantiles: np.ndarray, n_train: int, n_test: int, train_sampler: Sampler, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) window indices: test by quantiles from all windows, train from the rest."""
+    everything = np.arange(len(quantiles), dtype=np.int64)
+    test = QuantileSampler().sample(everything, quantiles, n_test, rng)
+    pool = np.setdiff1d(everything, test, assume_unique=True)
+    train = train_sampler.sample(pool, quantiles, n_train, rng)
+    return train, test
+
+
+def _fill_quotas(sizes: np.ndarray, n: int) -> np.ndarray:
+    """Spread `n` over bins of the given sizes as evenly as their sizes allow (n <= sizes.sum())."""
+    quota = np.zeros(len(sizes), np.int64)
+    remaining = n
+    while remaining > 0:
+        open_bins = np.flatnonzero(quota < sizes)
+        share = np.zeros(len(sizes), np.int64)
+        share[open_bins] = remaining // len(open_bins)
+        share[open_bins[: remaining % len(open_bins)]] += 1
+        add = np.minimum(share, sizes - quota)
+        quota += add
+        remaining -= int(add.sum())
+    return quota

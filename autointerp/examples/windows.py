@@ -1,0 +1,152 @@
+"""Activating windows of one latent: where they lie, how strong they are, their per-token values.
+
+A window is `width` tokens inside one cached row, named by (row, start). Token indices in the cache
+are `row * ctx_len + position`, ascending within a latent, so every window's nonzeros are one
+contiguous slice of the latent's arrays (found with `searchsorted`); nothing here loops in Python
+over nonzeros.
+
+Centered windows: every nonzero proposes the window that puts it `left` tokens from the window's
+start (shifted to fit inside the row). A proposal counts only when its token is the strongest in
+its window; proposals are then accepted strongest first, and one that overlaps an accepted window
+is dropped. The accepted windows never overlap and each holds its maximum at the proposing token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Windows:
+    """A latent's activating windows, strongest first."""
+
+    rows: np.ndarray
+    """int64 [n] cached row of each window."""
+    starts: np.ndarray
+    """int64 [n] first position of each window inside its row."""
+    max_activation: np.ndarray
+    """float32 [n] the latent's largest activation inside each window."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, index: np.ndarray) -> Windows:
+        """The windows at `index`, in that order."""
+        return Windows(self.rows[index], self.starts[index], self.max_activation[index])
+
+
+def find_windows(
+    token_index: np.ndarray, activations: np.ndarray, ctx_len: int, width: int, center: bool, left: int
+) -> Windows:
+    """Non-overlapping activating windows of one latent, sorted by max activation (descending).
+
+    token_index: int64 [m] ascending; activations: float32 [m] (the latent's nonzeros).
+    """
+    if len(token_index) == 0:
+        empty = np.zeros(0, np.int64)
+        return Windows(empty, empty, np.zeros(0, np.float32))
+    if center:
+        rows, starts, peaks = _centered(token_index, activations, ctx_len, width, left)
+    else:
+        rows, starts, peaks = _aligned(token_index, activations, ctx_len, width)
+    order = np.lexsort((rows * ctx_len + starts, -peaks))  # strongest first; ties by location
+    return Windows(rows[order], starts[order], peaks[order].astype(np.float32))
+
+
+def _centered(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int, left: int):
+    rows, pos = np.divmod(ti, ctx_len)
+    starts = np.clip(pos - left, 0, ctx_len - width)
+    order = np.lexsort((ti, -act))
+    rank = np.empty(len(ti), np.int64)
+    rank[order] = np.arange(len(ti))  # 0 = strongest
+    base = rows * ctx_len + starts
+    lo, hi = np.searchsorted(ti, base), np.searchsorted(ti, base + width)
+    cand = np.flatnonzero(range_min(rank, lo, hi) == rank)  # proposals that peak in their window
+    accepted = _greedy_non_overlapping(rows[cand] * (2 * ctx_len) + starts[cand], rank[cand], width)
+    keep = cand[accepted]
+    return rows[keep], starts[keep], act[keep]
+
+
+def _greedy_non_overlapping(key: np.ndarray, rank: np.ndarray, width: int) -> np.ndarray:
+    """Accept windows strongest first, dropping any that overlaps an accepted one.
+
+    key: int64 [c] ascending, `row * 2 * ctx_len + start`, so two windows overlap exactly when their
+    keys differ by less than `width`. Runs in rounds: a window stronger than every live window it
+    overlaps is accepted (the sequential greedy would accept it too), and the live windows it
+    overlaps die. Rounds are few because peaks in one row lie at least about width/2 apart.
+    """
+    n = len(key)
+    lo = np.searchsorted(key, key - width + 1)
+    hi = np.searchsorted(key, key + width)
+    alive = np.ones(n, bool)
+    accepted = np.zeros(n, bool)
+    big = np.iinfo(np.int64).max
+    while alive.any():
+        best = range_min(np.where(alive, rank, big), lo, hi)
+        new = alive & (best == rank)
+        accepted |= new
+        edges = np.bincount(lo[new], minlength=n + 1) - np.bincount(hi[new], minlength=n + 1)
+        alive &= np.cumsum(edges)[:n] == 0
+    return accepted
+
+
+def _aligned(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int):
+    per_row = ctx_len // width
+    rows, pos = np.divmod(ti, ctx_len)
+    slot = pos // width
+    valid = slot < per_row  # a remainder shorter than a window is not used
+    wid = (rows * per_row + slot)[valid]
+    act = act[valid]
+    if len(wid) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, np.float32)
+    first = np.flatnonzero(np.r_[True, wid[1:] != wid[:-1]])
+    win_rows, win_slots = np.divmod(wid[first], per_row)
+    return win_rows, win_slots * width, np.maximum.reduceat(act, first)
+
+
+def range_min(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """min(values[lo[i]:hi[i]]) for every i, with a sparse table; every range must be non-empty."""
+    out = np.empty(len(lo), dtype=values.dtype)
+    if len(lo) == 0:
+        return out
+    length = hi - lo
+    level = np.floor(np.log2(length)).astype(np.int64)  # block of 2**level covers half the range
+    table = values
+    for k in range(int(level.max()) + 1):
+        if k:
+            step = 1 << (k - 1)
+            table = np.minimum(table[:-step], table[step:])  # min over blocks of 2**k
+        sel = np.flatnonzero(level == k)
+        if len(sel):
+            out[sel] = np.minimum(table[lo[sel]], table[hi[sel] - (1 << k)])
+    return out
+
+
+def window_spans(token_index: np.ndarray, rows: np.ndarray, starts: np.ndarray, ctx_len: int, width: int):
+    """(lo, hi) slices of the latent's nonzeros that fall in each window."""
+    base = rows * ctx_len + starts
+    return np.searchsorted(token_index, base), np.searchsorted(token_index, base + width)
+
+
+def window_activations(
+    token_index: np.ndarray, activations: np.ndarray, rows: np.ndarray, starts: np.ndarray, ctx_len: int, width: int
+) -> np.ndarray:
+    """float32 [n, width]: the latent's activation at each token of each window (0 where silent)."""
+    lo, hi = window_spans(token_index, rows, starts, ctx_len, width)
+    counts = hi - lo
+    out = np.zeros((len(rows), width), np.float32)
+    total = int(counts.sum())
+    if total == 0:
+        return out
+    which = np.repeat(np.arange(len(rows)), counts)
+    flat = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+    out[which, token_index[flat] - (rows * ctx_len + starts)[which]] = activations[flat]
+    return out
+
+
+def window_tokens(tokens: np.ndarray, rows: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """int [n, width] token ids of each window; tokens is the cache's [n_rows, ctx_len]."""
+    return tokens[rows[:, None], starts[:, None] + np.arange(width)]
