@@ -1,0 +1,88 @@
+"""Turning examples into prompt text: token strings, marked activating tokens, prompt templates.
+
+Shared by explainers and scorers so that the marking rule is one rule everywhere.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autointerp.records import ActivatingExample, Example
+
+OPEN, CLOSE = "<<", ">>"
+"""Delimiters around marked tokens."""
+
+
+def example_tokens(example: Example, tokenizer: Any = None) -> list[str]:
+    """The example's tokens as strings: `str_tokens` when filled, else decoded one by one."""
+    if example.str_tokens is not None:
+        if len(example.str_tokens) != len(example.tokens):
+            raise ValueError(f"example at row {example.row}: {len(example.str_tokens)} str_tokens "
+                             f"for {len(example.tokens)} tokens")
+        return list(example.str_tokens)
+    if tokenizer is None:
+        raise ValueError(f"example at row {example.row} has no str_tokens; pass tokenizer= to decode it")
+    return [tokenizer.decode([int(t)]) for t in example.tokens]
+
+
+def marked_positions(example: Example, threshold: float = 0.0) -> list[int]:
+    """Positions whose activation exceeds `threshold` times the example's maximum (0 marks all nonzeros)."""
+    acts = np.asarray(example.activations, dtype=float)
+    if acts.size == 0 or acts.max() <= 0:
+        return []
+    return [int(i) for i in np.flatnonzero(acts > max(threshold * acts.max(), 0.0))]
+
+
+def normalized_activations(example: ActivatingExample, max_activation: float) -> np.ndarray:
+    """The example's 0-10 activations: `normalized` when filled, else scaled against `max_activation`."""
+    if len(example.normalized) == len(example.tokens):
+        return np.asarray(example.normalized, dtype=float)
+    top = max_activation if max_activation > 0 else max(example.max_activation, 1e-12)
+    return np.clip(np.round(10 * np.asarray(example.activations, float) / top), 0, 10)
+
+
+def mark(tokens: list[str], positions: Iterable[int]) -> str:
+    """Join the tokens into text, wrapping each run of consecutive marked positions in << >>."""
+    chosen = set(positions)
+    parts: list[str] = []
+    for i, tok in enumerate(tokens):
+        if i in chosen and i - 1 not in chosen:
+            parts.append(OPEN)
+        parts.append(tok)
+        if i in chosen and i + 1 not in chosen:
+            parts.append(CLOSE)
+    return "".join(parts)
+
+
+def activation_note(tokens: list[str], positions: list[int], values: np.ndarray) -> str:
+    """`tok (7), tok (3)` for the marked positions, with 0-10 activation values."""
+    return ", ".join(f"{tokens[i].strip() or repr(tokens[i])} ({int(values[i])})" for i in positions)
+
+
+def load_template(path: str | None, default: str, fields: Iterable[str], setting: str) -> str:
+    """The template text at `path` (or `default`), checked to use only the known `$fields`.
+
+    Raises ValueError naming `setting` when the file is missing or has an unknown placeholder.
+    """
+    if path is None:
+        return default
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"{setting}: no template file at {path!r}")
+    text = file.read_text(encoding="utf-8")
+    try:
+        string.Template(text).substitute({name: "" for name in fields})
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"{setting}: template {path!r} has a bad placeholder ({err}); "
+                         f"allowed: {', '.join('$' + f for f in fields)}") from err
+    return text
+
+
+def render(template: str, **fields: str) -> str:
+    """Fill a `string.Template` with the given fields."""
+    return string.Template(template).substitute(fields)

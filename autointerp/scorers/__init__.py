@@ -1,0 +1,49 @@
+"""Scorers: test an explanation on a latent's held-out examples.
+
+Choose one by type (YAML `class_path`) or by short name with `scorer_class(name)`: `detection`,
+`recall`, `fuzz`, `simulation`, `surprisal`, `embedding`, `intruder`. Importing this package is
+cheap: torch, transformers and sentence-transformers load only when a scorer first needs them.
+"""
+
+from __future__ import annotations
+
+from autointerp.scorers.base import Scorer
+from autointerp.scorers.classifier import ClassifierScorer
+from autointerp.scorers.detection import DetectionScorer, RecallScorer
+from autointerp.scorers.embedding import EmbeddingScorer
+from autointerp.scorers.fuzz import FuzzScorer
+from autointerp.scorers.intruder import IntruderScorer
+from autointerp.scorers.simulation import SimulationScorer
+from autointerp.scorers.surprisal import SurprisalScorer
+
+
+def _concrete_subclasses(cls: type) -> list[type]:
+    """Every subclass of `cls` that defines its own `name`, depth first."""
+    found = []
+    for sub in cls.__subclasses__():
+        if "name" in vars(sub):
+            found.append(sub)
+        found.extend(_concrete_subclasses(sub))
+    return found
+
+
+def scorer_class(name: str) -> type[Scorer]:
+    """The Scorer subclass whose `name` is `name` (the spec's `--scorers` values)."""
+    classes = {c.name: c for c in _concrete_subclasses(Scorer)}
+    if name not in classes:
+        raise ValueError(f"scorers: unknown name {name!r}; choose from {', '.join(sorted(classes))}")
+    return classes[name]
+
+
+__all__ = [
+    "ClassifierScorer",
+    "DetectionScorer",
+    "EmbeddingScorer",
+    "FuzzScorer",
+    "IntruderScorer",
+    "RecallScorer",
+    "Scorer",
+    "SimulationScorer",
+    "SurprisalScorer",
+    "scorer_class",
+]

@@ -1,0 +1,114 @@
+"""Intruder: explanation-free; find the one non-activating excerpt among activating ones.
+
+Each prompt holds `n_examples_per_prompt - 1` activating test examples (marked where they fire,
+no example used twice) and one scorer negative marked with the pattern of one of the positives, moved to
+a random place (as fuzz does). Metric: accuracy (chance 1 / n_examples_per_prompt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+from autointerp.clients.base import Client, LLMError, Message, Response
+from autointerp.explainers.formatting import example_tokens, load_template, mark, marked_positions, render
+from autointerp.records import Explanation, LatentRecord, ScoredSample, ScoreResult
+from autointerp.scorers import prompts
+from autointerp.scorers.base import Scorer
+from autointerp.scorers.classifier import Item, ask, latent_rng
+from autointerp.scorers.fuzz import decoy_positions
+from autointerp.scorers.parsing import parse_choice
+
+logger = logging.getLogger(__name__)
+
+FIELDS = ("examples", "n")
+
+
+class IntruderScorer(Scorer):
+    """Shows activating excerpts plus one intruder and asks which excerpt is the odd one out."""
+
+    name = "intruder"
+    needs_explanation = False
+
+    def __init__(self, *, n_examples_per_prompt: int = 5, seed: int = 22, threshold: float = 0.0,
+                 tokenizer: Any = None, prompt_template: str | None = None, max_tokens: int = 16,
+                 temperature: float = 0.0) -> None:
+        """Settings only; `n_examples_per_prompt` counts the intruder (at least 2)."""
+        if n_examples_per_prompt < 2:
+            raise ValueError(f"n_examples_per_prompt must be at least 2, got {n_examples_per_prompt}")
+        if not 0.0 <= threshold < 1.0:
+            raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+        self.n_examples_per_prompt = n_examples_per_prompt
+        self.seed = seed
+        self.threshold = threshold
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.template = load_template(prompt_template, prompts.INTRUDER, FIELDS, "prompt_template")
+
+    def prompts_for(self, record: LatentRecord) -> list[tuple[list[Item], int]]:
+        """Each prompt's items and the 0-based position of its intruder."""
+        rng = latent_rng(self.seed, record)
+        positives = list(record.test)
+        rng.shuffle(positives)
+        k = self.n_examples_per_prompt - 1
+        n_prompts = min(len(record.negatives), len(positives) // k)
+        built = []
+        for p in range(n_prompts):
+            items = []
+            for ex in positives[p * k : (p + 1) * k]:
+                marks = marked_positions(ex, self.threshold)
+                items.append(Item(ex, True, mark(example_tokens(ex, self.tokenizer), marks),
+                                  quantile=ex.quantile, highlighted=marks))
+            neg = record.negatives[p]
+            tokens = example_tokens(neg, self.tokenizer)
+            marks = decoy_positions(len(tokens), rng.choice([item.highlighted or [] for item in items]), rng)
+            where = rng.randrange(k + 1)
+            items.insert(where, Item(neg, False, mark(tokens, marks), highlighted=marks))
+            built.append((items, where))
+        return built
+
+    def build_messages(self, items: list[Item]) -> list[Message]:
+        """The exact chat for one prompt."""
+        examples = "".join(f"Excerpt {i}: {item.text}\n" for i, item in enumerate(items, 1))
+        user = render(self.template, examples=examples, n=str(len(items)))
+        return [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}]
+
+    async def score(self, record: LatentRecord, explanation: Explanation | None, client: Client) -> ScoreResult:
+        """Ask every prompt concurrently; one sample per prompt, `prediction` = intruder found."""
+        built = self.prompts_for(record)
+        result = ScoreResult(latent=record.latent, scorer=self.name,
+                             explanation=explanation.text if explanation else None)
+        if not built:
+            result.error = (f"skipped: needs {self.n_examples_per_prompt - 1} test examples and one negative, "
+                            f"has {len(record.test)} and {len(record.negatives)}")
+            return result
+        kwargs = {"max_tokens": self.max_tokens, "temperature": self.temperature}
+        replies = await asyncio.gather(*(ask(client, self.build_messages(items), **kwargs) for items, _ in built))
+        for (items, where), reply in zip(built, replies):
+            result.samples.append(self._read(items, where, reply, result))
+        failed = sum(isinstance(r, LLMError) for r in replies)
+        if failed == len(replies):
+            result.error = f"all {failed} prompts failed: {replies[0]}"
+            return result
+        parsed = [s for s in result.samples if s.prediction is not None]
+        result.metrics = {"accuracy": sum(bool(s.prediction) for s in parsed) / len(parsed) if parsed else float("nan"),
+                          "accuracy_chance": 1 / self.n_examples_per_prompt, "n_prompts": float(len(built))}
+        return result
+
+    def _read(self, items: list[Item], where: int, reply: Response | LLMError, result: ScoreResult) -> ScoredSample:
+        """The intruder's sample: `value` the chosen excerpt (1-based), `prediction` whether it was right."""
+        sample = items[where].sample()
+        if isinstance(reply, LLMError):
+            return sample
+        result.prompt_tokens += reply.prompt_tokens
+        result.completion_tokens += reply.completion_tokens
+        choice = parse_choice(reply.text, len(items))
+        if choice is None:
+            result.n_unparseable += 1
+            return sample
+        sample.value = float(choice)
+        sample.prediction = choice == where + 1
+        return sample

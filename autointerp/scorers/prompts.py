@@ -1,0 +1,50 @@
+"""Prompt text of the LLM scorers (our own wording). Each template is a `string.Template`.
+
+Placeholders: `$explanation`, `$examples` (numbered excerpts), `$n` (how many excerpts). A file
+given as a scorer's `prompt_template` replaces the user message and may use the same placeholders.
+"""
+
+SYSTEM = (
+    "You test explanations of latents of a language model's sparse autoencoder. Given an "
+    "explanation, you predict how the latent behaves on new text. Follow the reply format exactly."
+)
+
+DETECTION = """\
+Explanation of the latent: $explanation
+
+Here are $n excerpts of text:
+$examples
+For each excerpt, decide whether the latent is active anywhere in it, judging only by the \
+explanation. Reply with a JSON list of $n numbers in excerpt order: 1 if it is active, 0 if not. \
+For instance, for four excerpts a reply could be [0, 1, 1, 0]. Write only the list.
+"""
+
+FUZZ = """\
+Explanation of the latent: $explanation
+
+Here are $n excerpts of text. In each, some tokens are wrapped in << and >>:
+$examples
+For each excerpt, decide whether the wrapped tokens are exactly where this latent would be active, \
+judging only by the explanation. Reply with a JSON list of $n numbers in excerpt order: 1 if the \
+wrapped tokens fit the explanation, 0 if they do not. For instance, for four excerpts a reply could \
+be [0, 1, 1, 0]. Write only the list.
+"""
+
+INTRUDER = """\
+Here are $n excerpts of text. In all but one of them, the same latent is active on the tokens \
+wrapped in << and >>. In the odd one out, the latent is silent, and its wrapped tokens were \
+chosen at random.
+$examples
+Which excerpt is the odd one out? Reply with its number only.
+"""
+
+SIMULATION = """\
+Explanation of the latent: $explanation
+
+Here is an excerpt of text split into $n numbered tokens:
+$examples
+Predict, for every token, how strongly the latent is active on it, from 0 (silent) to 10 \
+(strongest), judging only by the explanation. Most tokens of most texts are 0. Reply with one JSON \
+object that maps each token number to its value, for all $n tokens, for instance \
+{"0": 0, "1": 3, "2": 0}. Write only the object.
+"""

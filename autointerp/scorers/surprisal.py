@@ -1,0 +1,110 @@
+"""Surprisal: how much prefixing the explanation lowers a causal LM's loss on each excerpt.
+
+For every test example and scorer negative, the mean next-token loss (nats per token) of the
+excerpt is measured after a neutral prefix and after a prefix carrying the explanation; the
+sample's `value` is the drop. A good explanation helps more on activating excerpts: AUROC of the
+drop against the truth (chance 0.5). Runs a local transformers model (e.g. the subject model),
+not the LLM client, in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from autointerp.explainers.formatting import example_tokens
+from autointerp.metrics.classification import auroc
+from autointerp.records import Explanation, LatentRecord, ScoredSample, ScoreResult
+from autointerp.scorers.base import Scorer
+
+BASELINE_PREFIX = "Text:"
+EXPLAINED_PREFIX = "Text about {explanation}:"
+
+
+class SurprisalScorer(Scorer):
+    """Loss reduction from the explanation on activating versus non-activating excerpts (AUROC)."""
+
+    name = "surprisal"
+
+    def __init__(self, model: Any = None, tokenizer: Any = None, *, model_path: str | None = None,
+                 gguf_file: str | None = None, batch_size: int = 8, device: str = "cpu") -> None:
+        """A loaded model and tokenizer, or `model_path` (and `gguf_file`) to load them on first use.
+
+        Args:
+            model: a transformers causal LM (e.g. the subject model).
+            tokenizer: its tokenizer (also decodes example tokens lacking `str_tokens`).
+            model_path: directory or hub name to load from when `model` is None (offline).
+            gguf_file: GGUF file name inside `model_path`, when loading from GGUF.
+            batch_size: sequences per forward pass.
+            device: where a model loaded from `model_path` runs.
+        """
+        if model is None and model_path is None:
+            raise ValueError("surprisal: pass model= and tokenizer=, or model_path=")
+        if model is not None and tokenizer is None:
+            raise ValueError("surprisal: a model needs its tokenizer (tokenizer=)")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.model, self.tokenizer = model, tokenizer
+        self.model_path, self.gguf_file = model_path, gguf_file
+        self.batch_size, self.device = batch_size, device
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        """Load the model from `model_path` the first time it is needed."""
+        if self.model is not None:
+            return
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        kwargs = {"gguf_file": self.gguf_file} if self.gguf_file else {}
+        self.tokenizer = self.tokenizer or AutoTokenizer.from_pretrained(self.model_path, **kwargs)
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_path, **kwargs).to(self.device).eval()
+
+    def losses(self, prefix: str, texts: list[str]) -> list[float]:
+        """Mean next-token loss (nats) of each text's tokens after `prefix`."""
+        import torch
+
+        with self._lock:
+            self._load()
+            device = next(self.model.parameters()).device
+            prefix_ids = self.tokenizer.encode(prefix, add_special_tokens=False)
+            out: list[float] = []
+            for i in range(0, len(texts), self.batch_size):
+                rows = [prefix_ids + self.tokenizer.encode(t, add_special_tokens=False)
+                        for t in texts[i : i + self.batch_size]]
+                width = max(len(r) for r in rows)
+                ids = torch.zeros(len(rows), width, dtype=torch.long)
+                mask = torch.zeros(len(rows), width, dtype=torch.long)
+                for j, r in enumerate(rows):
+                    ids[j, : len(r)] = torch.tensor(r)
+                    mask[j, : len(r)] = 1
+                with torch.no_grad():
+                    logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+                logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # [B, T-1, vocab]
+                nll = -logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)  # [B, T-1]
+                for j, r in enumerate(rows):
+                    # targets are positions len(prefix)..len(r)-1, predicted from the position before
+                    out.append(float(nll[j, len(prefix_ids) - 1 : len(r) - 1].mean()))
+            return out
+
+    async def score(self, record: LatentRecord, explanation: Explanation | None, client: Any = None) -> ScoreResult:
+        """Loss drops for every excerpt, and their AUROC; the client is not used."""
+        if explanation is None:
+            raise ValueError("surprisal needs an explanation")
+        examples = [(ex, True) for ex in record.test] + [(ex, False) for ex in record.negatives]
+        texts = [_spaced("".join(example_tokens(ex, self.tokenizer))) for ex, _ in examples]
+        base = await asyncio.to_thread(self.losses, BASELINE_PREFIX, texts)
+        told = await asyncio.to_thread(self.losses, EXPLAINED_PREFIX.format(explanation=explanation.text), texts)
+        result = ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text)
+        for (ex, activating), b, t in zip(examples, base, told):
+            result.samples.append(ScoredSample(row=int(ex.row), start=int(ex.start), role=ex.role,
+                                               activating=activating, quantile=getattr(ex, "quantile", None),
+                                               value=b - t))
+        truth = [s.activating for s in result.samples]
+        result.metrics = {"auroc": auroc(truth, [s.value for s in result.samples]), "auroc_chance": 0.5}
+        return result
+
+
+def _spaced(text: str) -> str:
+    """The excerpt with one leading space, so it tokenizes as text following the prefix."""
+    return text if text[:1].isspace() else " " + text

@@ -1,0 +1,178 @@
+"""Detection, recall, fuzz and intruder against scripted clients: truth, always-no, garbage, failure."""
+
+import asyncio
+import re
+
+import pytest
+
+from interp_fixtures import CONCEPT, ScriptedClient, excerpts, make_record
+from autointerp.records import Explanation
+from autointerp.scorers import (DetectionScorer, FuzzScorer, IntruderScorer, RecallScorer, SimulationScorer,
+                                scorer_class)
+from autointerp.scorers.base import Scorer
+
+
+def run(scorer, record, client, text="the word cat"):
+    """Score the record with a fixed explanation."""
+    explanation = Explanation(latent=record.latent, text=text, explainer="default")
+    return asyncio.run(scorer.score(record, explanation, client))
+
+
+@pytest.mark.parametrize("cls", [DetectionScorer, FuzzScorer])
+def test_truthful_client_gives_perfect_balanced_accuracy(cls):
+    result = run(cls(), make_record(), ScriptedClient("truth"))
+    assert result.metrics["balanced_accuracy"] == 1.0
+    assert result.metrics["f1"] == 1.0 and result.metrics["precision"] == 1.0
+    assert result.n_unparseable == 0 and result.error is None
+    assert len(result.samples) == 20 and all(s.prediction == s.activating for s in result.samples)
+
+
+@pytest.mark.parametrize("cls", [DetectionScorer, FuzzScorer])
+def test_always_no_gives_chance(cls):
+    result = run(cls(), make_record(), ScriptedClient("no"))
+    m = result.metrics
+    assert m["balanced_accuracy"] == 0.5 == m["balanced_accuracy_chance"]
+    assert m["accuracy"] == 0.5 and m["accuracy_chance"] == 0.5  # 10 positives, 10 negatives
+    assert m["recall"] == 0.0 and m["f1"] == 0.0
+
+
+def test_batches_of_five_with_a_short_last_batch_that_parses():
+    record = make_record()
+    record.negatives = record.negatives[:7]  # 17 items: 5 + 5 + 5 + 2
+    client = ScriptedClient("truth")
+    result = run(DetectionScorer(n_examples_per_prompt=5), record, client)
+    sizes = sorted(len(excerpts(c["messages"][-1]["content"])) for c in client.calls)
+    assert sizes == [2, 5, 5, 5]
+    assert result.n_unparseable == 0 and result.metrics["balanced_accuracy"] == 1.0
+
+
+def test_detection_shows_no_marks_and_is_shuffled_with_the_seed():
+    record = make_record()
+    a, b, c = ScriptedClient(), ScriptedClient(), ScriptedClient()
+    run(DetectionScorer(seed=1), record, a)
+    run(DetectionScorer(seed=1), record, b)
+    run(DetectionScorer(seed=2), record, c)
+    order = lambda client: [t for call in client.calls for t in excerpts(call["messages"][-1]["content"])]
+    assert order(a) == order(b) != order(c)
+    assert not any("<<" in t for t in order(a))
+    flags = [CONCEPT in t for t in order(a)]
+    assert flags != sorted(flags, reverse=True)  # positives are not all first
+
+
+def test_fuzz_negatives_get_the_same_mark_counts_as_positives():
+    record = make_record()
+    for ex in record.test[::2]:  # give some positives two marked tokens
+        ex.activations[-1] = 1.0
+    scorer = FuzzScorer()
+    items = [item for batch in scorer.batches(record) for item in batch]
+    shape = lambda item: (len(item.highlighted), item.text.count("<<"))  # marked tokens, marked runs
+    pos = {shape(i) for i in items if i.activating}
+    neg = {shape(i) for i in items if not i.activating}
+    assert pos == {(1, 1), (2, 2)} and neg <= pos and len(neg) == 2
+
+
+def test_recall_per_quantile():
+    result = run(RecallScorer(), make_record(), ScriptedClient("truth"))
+    assert result.metrics["recall"] == 1.0
+    assert {k for k in result.metrics if re.fullmatch(r"recall_q\d", k)} == {"recall_q0", "recall_q1", "recall_q2"}
+    assert all(not s.role == "negative" for s in result.samples) and len(result.samples) == 10
+    no = run(RecallScorer(), make_record(), ScriptedClient("no"))
+    assert no.metrics["recall"] == 0.0 and no.metrics["recall_q1"] == 0.0
+
+
+def test_intruder_truthful_and_no():
+    truth = run(IntruderScorer(), make_record(), ScriptedClient("truth"), text=None)
+    assert truth.metrics["accuracy"] == 1.0 and truth.metrics["accuracy_chance"] == 0.2
+    assert truth.metrics["n_prompts"] == 2  # 10 test examples // 4 per prompt
+    assert all(not s.activating for s in truth.samples)
+    always_first = run(IntruderScorer(), make_record(), ScriptedClient("no"))
+    assert always_first.metrics["accuracy"] == pytest.approx(
+        sum(s.value == 1 and s.prediction for s in always_first.samples) / 2)
+
+
+def test_intruder_needs_no_explanation():
+    record = make_record()
+    result = asyncio.run(IntruderScorer().score(record, None, ScriptedClient("truth")))
+    assert IntruderScorer.needs_explanation is False and result.explanation is None
+    assert result.metrics["accuracy"] == 1.0
+
+
+def test_intruder_skips_a_record_without_negatives():
+    record = make_record()
+    record.negatives = []
+    result = asyncio.run(IntruderScorer().score(record, None, ScriptedClient("truth")))
+    assert result.error.startswith("skipped")
+
+
+@pytest.mark.parametrize("cls", [DetectionScorer, FuzzScorer, RecallScorer, SimulationScorer, IntruderScorer])
+def test_garbage_replies_are_counted_never_guessed(cls):
+    client = ScriptedClient("garbage")
+    result = run(cls(), make_record(), client)
+    assert result.n_unparseable == len(client.calls) > 0
+    assert all(s.prediction is None and s.predicted_activations is None for s in result.samples)
+    assert result.error is None
+
+
+@pytest.mark.parametrize("cls", [DetectionScorer, FuzzScorer, SimulationScorer, IntruderScorer])
+def test_llm_failures_become_an_error_not_a_score(cls):
+    result = run(cls(), make_record(), ScriptedClient("fail"))
+    assert "failed" in result.error and result.metrics == {}
+
+
+def test_log_probs_give_probabilities_and_auroc():
+    client = ScriptedClient("truth", confidence=0.8)
+    result = run(DetectionScorer(log_probs=True), make_record(), client)
+    assert all(c["logprobs"] and c["top_logprobs"] == 5 for c in client.calls)
+    for s in result.samples:
+        assert s.probability == pytest.approx(0.8 if s.activating else 0.2)
+    assert result.metrics["auroc"] == 1.0 and result.metrics["auroc_chance"] == 0.5
+
+
+def test_prompts_are_sent_concurrently():
+    """All prompts of one latent are in flight together (gathered, not awaited one by one)."""
+
+    class Gate(ScriptedClient):
+        def __init__(self):
+            super().__init__("truth")
+            self.waiting = 0
+            self.peak = 0
+
+        async def generate(self, messages, **kwargs):
+            self.waiting += 1
+            self.peak = max(self.peak, self.waiting)
+            await asyncio.sleep(0)
+            self.waiting -= 1
+            return await super().generate(messages, **kwargs)
+
+    client = Gate()
+    run(DetectionScorer(), make_record(), client)
+    assert client.peak == 4  # 20 items / 5 per prompt
+
+
+def test_scorer_class_by_name():
+    names = ["detection", "recall", "fuzz", "simulation", "surprisal", "embedding", "intruder"]
+    for name in names:
+        cls = scorer_class(name)
+        assert issubclass(cls, Scorer) and cls.name == name
+    with pytest.raises(ValueError, match="unknown name 'detect'"):
+        scorer_class("detect")
+
+
+def test_bad_settings_name_the_setting(tmp_path):
+    with pytest.raises(ValueError, match="n_examples_per_prompt"):
+        DetectionScorer(n_examples_per_prompt=0)
+    with pytest.raises(ValueError, match="prompt_template"):
+        DetectionScorer(prompt_template=str(tmp_path / "missing.txt"))
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Explain $nonsense")
+    with pytest.raises(ValueError, match="prompt_template.*nonsense"):
+        FuzzScorer(prompt_template=str(bad))
+
+
+def test_custom_template_replaces_the_prompt(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("Idea: $explanation\n$examples\nJSON list of $n numbers please.\n")
+    client = ScriptedClient("truth")
+    result = run(DetectionScorer(prompt_template=str(path)), make_record(), client)
+    assert client.calls[0]["messages"][-1]["content"].startswith("Idea: the word cat\nExcerpt 1:")
+    assert result.metrics["balanced_accuracy"] == 1.0
