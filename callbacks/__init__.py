@@ -1,0 +1,1 @@
+"""Lightning callbacks: thin glue between the Trainer and the autointerp library."""
