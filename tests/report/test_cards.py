@@ -1,0 +1,85 @@
+"""Cards: scorer mistakes matched to examples by (row, start), histograms, kept examples, strings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from autointerp.report.cards import HIST_BINS, Strings, latent_card, primary_metric
+from autointerp.report.load import load_run
+
+from .runs import RunSpec, make_run
+
+
+def _run(tmp_path, **kw):
+    make_run(tmp_path / "run", RunSpec(latents_per_hookpoint=2, n_train=8, n_test=8, n_negatives=8, **kw))
+    return load_run(tmp_path / "run")
+
+
+def test_marks_exactly_the_examples_each_scorer_got_wrong(tmp_path):
+    run = _run(tmp_path)
+    for lat in run.latents:
+        card = latent_card(lat, Strings(), max_activating=100, max_non_activating=100)
+        expected = {}
+        for scorer, result in lat.scores.items():
+            for s in result["samples"]:
+                if s["prediction"] is None:
+                    kind = "unparsed"
+                elif s["prediction"] != s["activating"]:
+                    kind = "missed" if s["activating"] else "false"
+                else:
+                    continue
+                expected.setdefault((s["row"], s["start"]), {})[scorer] = kind
+        shown = {(ex["r"], ex["s"]): ex.get("w") for ex in card["act"] + card["non"]}
+        assert {k: v for k, v in shown.items() if v} == expected
+        for scorer, result in lat.scores.items():
+            n_wrong = sum(1 for s in result["samples"] if s["prediction"] is not None and s["prediction"] != s["activating"])
+            assert card["sc"][scorer]["missed"] + card["sc"][scorer]["false"] == n_wrong
+            assert card["sc"][scorer]["unparsed"] == 1 and card["sc"][scorer]["samples"] == 16
+
+
+def test_keeps_strongest_examples_plus_every_mistake(tmp_path):
+    run = _run(tmp_path)
+    for lat in run.latents:
+        card = latent_card(lat, Strings(), max_activating=3, max_non_activating=2)
+        activating = lat.record["train"] + lat.record["test"]
+        peaks = sorted((max(e["activations"]) for e in activating), reverse=True)
+        kept = [max(ex["a"]) for ex in card["act"]]
+        assert kept[:3] == [float(f"{p:.4g}") for p in peaks[:3]]
+        marked = {(ex["r"], ex["s"]) for ex in card["act"] + card["non"] if ex.get("w")}
+        n_marked = sum(1 for ex in card["act"][3:] + card["non"][2:] if ex.get("w"))
+        assert len(card["act"]) + len(card["non"]) == 5 + n_marked
+        assert all(ex.get("w") for ex in card["act"][3:] + card["non"][2:]) and marked
+        assert card["nact"] == 16 and card["nnon"] == 10
+
+
+def test_histogram_counts_every_nonzero_activation(tmp_path):
+    lat = _run(tmp_path).latents[0]
+    card = latent_card(lat, Strings(), 20, 10)
+    values = np.concatenate([e["activations"] for e in lat.record["train"] + lat.record["test"]])
+    values = values[values != 0]
+    counts, _ = np.histogram(values, bins=HIST_BINS, range=(0, values.max()))
+    assert card["h"]["counts"] == counts.tolist()
+    assert card["h"]["hi"] == float(f"{values.max():.4g}")
+
+
+def test_string_table_reconstructs_tokens_and_failed_latents_have_no_examples_lost(tmp_path):
+    run = _run(tmp_path, failed={("layers.3", 0)})
+    strings = Strings()
+    cards = [latent_card(lat, strings, 100, 100) for lat in run.latents]
+    first = run.latents[0].record["train"]
+    tokens = {(e["row"], e["start"]): e["str_tokens"] for e in first}
+    for ex in cards[0]["act"]:
+        if (ex["r"], ex["s"]) in tokens:
+            assert [strings.items[i] for i in ex["t"]] == tokens[(ex["r"], ex["s"])]
+    assert cards[0]["x"] is None and cards[0]["err"] and cards[0]["sc"] == {} and cards[0]["act"]
+    assert len(strings.items) == len(set(strings.items))
+    json.dumps(cards, allow_nan=False)
+
+
+def test_primary_metric_prefers_balanced_accuracy_then_auroc():
+    assert primary_metric({"accuracy": 0.9, "balanced_accuracy": 0.7}) == "balanced_accuracy"
+    assert primary_metric({"f1": 0.5, "auroc": 0.6}) == "auroc"
+    assert primary_metric({"weird": 0.1, "note": "x"}) == "weird"
+    assert primary_metric({"balanced_accuracy": float("nan")}) is None

@@ -1,0 +1,42 @@
+"""Reading a run folder: everything present, and every kind of gap the report must survive."""
+
+from __future__ import annotations
+
+import pytest
+
+from autointerp.report.load import load_run
+
+from .runs import RunSpec, make_run
+
+
+def test_reads_every_latent_with_its_scores(tmp_path):
+    written = make_run(tmp_path / "run", RunSpec(latents_per_hookpoint=3))
+    run = load_run(tmp_path / "run")
+    assert [lat.key for lat in run.latents] == sorted(written)
+    assert run.scorers == ["detection", "fuzz"]
+    assert run.name == "run" and run.problems == []
+    for lat in run.latents:
+        assert {s: r["metrics"]["balanced_accuracy"] for s, r in lat.scores.items()} == written[lat.key]
+        assert lat.explanation["text"] and lat.record["latent"] == {"hookpoint": lat.hookpoint, "index": lat.index}
+
+
+def test_tolerates_failures_gaps_and_broken_files(tmp_path):
+    run_dir = tmp_path / "run"
+    make_run(run_dir, RunSpec(latents_per_hookpoint=3, failed={("layers.3", 1)},
+                              missing_scores={("fuzz", "layers.5", 2)}, summary=False))
+    (run_dir / "scores" / "detection" / "layers.5" / "0.json").write_text("{not json")
+    (run_dir / "scores" / "detection" / "layers.5" / "notes.txt").write_text("ignored")
+    run = load_run(run_dir)
+    by_key = {lat.key: lat for lat in run.latents}
+    assert len(by_key) == 6 and run.summary == {}
+    failed = by_key[("layers.3", 1)]
+    assert failed.explanation is None and failed.error and failed.scores == {}
+    assert set(by_key[("layers.5", 2)].scores) == {"detection"}
+    assert set(by_key[("layers.5", 0)].scores) == {"fuzz"}
+    assert any("summary.json is missing" in p for p in run.problems)
+    assert any("0.json could not be read" in p for p in run.problems)
+
+
+def test_a_missing_run_folder_names_the_setting(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--name"):
+        load_run(tmp_path / "nope")

@@ -1,0 +1,95 @@
+"""The written page: self-contained, escaped, with plots and summary; the CLI and its import cost."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from autointerp.report import cli_main, write_report
+from autointerp.report.render import embed_json
+
+from .runs import RunSpec, make_run
+
+EVIL = '</script><script>alert(1)</script><img src=x onerror="alert(2)">&amp;'
+
+
+def _report(tmp_path, **kw):
+    run_dir = tmp_path / "run"
+    written = make_run(run_dir, RunSpec(**kw))
+    return run_dir, write_report(run_dir), written
+
+
+def _embedded(html: str) -> dict:
+    payload = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S).group(1)
+    return json.loads(payload)
+
+
+def test_writes_report_and_plots_and_embeds_every_latent(tmp_path):
+    run_dir, path, written = _report(tmp_path)
+    assert path == run_dir / "report.html"
+    assert sorted(p.name for p in (run_dir / "plots").iterdir()) == [
+        "detection_vs_fuzz.svg", "score_distributions.svg", "score_vs_firing_rate.svg"]
+    html = path.read_text()
+    data = _embedded(html)
+    assert {(c["hp"], c["i"]) for c in data["latents"]} == set(written)
+    for card in data["latents"]:
+        for scorer, value in written[(card["hp"], card["i"])].items():
+            assert abs(card["sc"][scorer]["m"]["balanced_accuracy"] - value) < 1e-3
+    svg = (run_dir / "plots" / "detection_vs_fuzz.svg").read_text()
+    assert svg.count("<circle") == len(written) and svg in html
+    assert "0.5" in html and "explainer reply" not in html  # chance level shown; no failures in this run
+
+
+def test_page_is_self_contained(tmp_path):
+    _, path, _ = _report(tmp_path)
+    html = path.read_text()
+    urls = set(re.findall(r"(?:https?:)?//[\w.-]+[^\s\"'<>)]*", html))
+    assert urls <= {"http://www.w3.org/2000/svg"}, urls  # the SVG namespace name is never fetched
+    assert not re.search(r"<(?:link|img|iframe|object|embed)\b", html)
+    assert not re.search(r"\bsrc\s*=", html) and not re.search(r"@import|url\(", html)
+    assert "default-src 'none'" in html
+
+
+def test_untrusted_text_cannot_inject_markup(tmp_path):
+    run_dir, path, _ = _report(tmp_path, explanation_text={("layers.3", 0): EVIL}, failed={("layers.5", 1)})
+    # the failure message and a skipped list reach the static summary: make them hostile too
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["model"] = EVIL
+    summary["skipped"] = {EVIL: [1, 2]}
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    html = write_report(run_dir).read_text()
+    assert html.count("<script") == 2 and html.count("</script>") == 2
+    assert "<img" not in html and "alert(1)</script>" not in html
+    assert _embedded(html)["latents"][0]["x"] == EVIL  # the text survives intact as data
+
+
+def test_embed_json_never_closes_the_script_and_tolerates_nan():
+    text = embed_json({"a": "</script><!-- \u2028", "b": float("nan")})
+    assert "<" not in text and "\u2028" not in text
+    assert json.loads(text) == {"a": "</script><!-- \u2028", "b": None}
+
+
+def test_renders_with_no_summary_and_missing_scores(tmp_path):
+    run_dir, path, written = _report(tmp_path, summary=False, missing_scores={("fuzz", "layers.3", 0)},
+                                     failed={("layers.5", 2)})
+    html = path.read_text()
+    assert "summary.json is missing" in html and "explainer reply could not be parsed" in html
+    cards = {(c["hp"], c["i"]): c for c in _embedded(html)["latents"]}
+    assert set(cards[("layers.3", 0)]["sc"]) == {"detection"} and cards[("layers.5", 2)]["err"]
+
+
+def test_cli_writes_the_report_and_rejects_a_missing_run(tmp_path, capsys):
+    make_run(tmp_path / "res" / "exp", RunSpec(latents_per_hookpoint=2))
+    assert cli_main(["--name", "exp", "--results_dir", str(tmp_path / "res")]) == 0
+    assert (tmp_path / "res" / "exp" / "report.html").is_file()
+    assert cli_main(["--name", "nope", "--results_dir", str(tmp_path / "res")]) == 2
+    assert "no run folder" in capsys.readouterr().err
+
+
+def test_report_command_imports_no_heavy_library():
+    code = ("import sys; import autointerp.report, autointerp.report.cli, autointerp.report.render; "
+            "heavy = [m for m in ('torch', 'lightning', 'mlflow', 'transformers') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
