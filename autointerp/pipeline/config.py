@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from autointerp.examples.config import ExamplesConfig
+
 OVERWRITE_STAGES = ("cache", "neighbours", "explanations", "scores")
 """What `overwrite` may name: each one redoes that stage (and what depends on it)."""
 
@@ -15,16 +17,12 @@ def _default_scorers() -> list[str]:
     return ["fuzz", "detection"]
 
 
-def _default_examples() -> Any:
-    from autointerp.examples.config import ExamplesConfig
-
-    return ExamplesConfig()
-
-
 @dataclass
 class InterpretConfig:
     """The interpret stage: build each latent's record, explain it, score the explanation, write results."""
 
+    enabled: bool = True
+    """Run the interpret stage after predict; `--interpret false` stops after the cache."""
     explainer_model: str = "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"
     """Model that writes explanations and answers the scorers' prompts."""
     explainer_provider: str = "offline"
@@ -47,8 +45,8 @@ class InterpretConfig:
     """Explicit latent indices per hookpoint; overrides `max_latents`."""
     hookpoints: list[str] | None = None
     """Hookpoints of the cache to interpret; None means all of them."""
-    examples: Any = field(default_factory=_default_examples)
-    """How examples are built (an `autointerp.examples.ExamplesConfig`)."""
+    examples: ExamplesConfig = field(default_factory=ExamplesConfig)
+    """How each latent's examples are built: windows, train/test samplers, non-activating examples."""
     pipeline_num_proc: int = 120
     """Latents in flight at once (records, explanations and scores run concurrently across them)."""
     max_concurrency: int = 32
@@ -76,8 +74,6 @@ class InterpretConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.examples, dict):  # plain dicts from Python callers
-            from autointerp.examples.config import ExamplesConfig
-
             self.examples = ExamplesConfig(**self.examples)
         self.validate()
 
@@ -102,7 +98,4 @@ class InterpretConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (no secrets live here: API keys come from the environment only)."""
-        out = asdict(self)
-        examples = self.examples
-        out["examples"] = asdict(examples) if hasattr(examples, "__dataclass_fields__") else dict(examples)
-        return out
+        return asdict(self)
