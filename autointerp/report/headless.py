@@ -150,11 +150,15 @@ class Page:
     def wait_for(self, expression: str, timeout: float = 30.0, interval: float = 0.02) -> float:
         """Poll until `expression` is truthy; returns the seconds waited."""
         start = time.monotonic()
-        while not self.evaluate(expression):
+        while True:
+            try:
+                if self.evaluate(expression):
+                    return time.monotonic() - start
+            except ChromiumError:  # the page is still loading: no document or context yet
+                pass
             if time.monotonic() - start > timeout:
                 raise ChromiumError(f"timed out waiting for {expression!r}")
             time.sleep(interval)
-        return time.monotonic() - start
 
     def screenshot(self, path: str | Path) -> Path:
         """Save a PNG of the viewport."""
