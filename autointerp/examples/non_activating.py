@@ -68,14 +68,19 @@ class RandomSource(NonActivatingSource):
     name = "random"
 
     def propose(self, builder: RecordBuilder, query: Query, n: int, rng: np.random.Generator) -> Candidates:
-        """Draw a few times more windows than asked, so that filtering rarely leaves a shortfall."""
+        """`n` silent aligned windows (fewer only when the cache has fewer)."""
         per_row = builder.ctx_len // builder.width
         n_grid = builder.n_rows * per_row
-        want = min(n_grid, 4 * n + 32)
-        if want * 2 >= n_grid:  # the latent may fire almost everywhere: offer every window
-            ids = rng.permutation(n_grid)
-        else:
-            ids = rng.choice(n_grid, size=want, replace=False)
+        rows, pos = np.divmod(query.acts.token_index, builder.ctx_len)
+        slots = pos // builder.width
+        active = np.unique((rows * per_row + slots)[slots < per_row])  # grid windows where it fires
+        ids = np.zeros(0, np.int64)
+        if len(active) * 2 < n_grid:  # mostly silent: draw, drop the active ones
+            draw = rng.choice(n_grid, size=min(n_grid, 3 * n + 16), replace=False)
+            ids = draw[~np.isin(draw, active, assume_unique=True)][:n]
+        if len(ids) < n:  # dense latent (or unlucky draw): sample the silent windows exactly
+            silent = np.setdiff1d(np.arange(n_grid), active, assume_unique=True)
+            ids = rng.choice(silent, size=min(n, len(silent)), replace=False)
         rows, slots = np.divmod(ids.astype(np.int64), per_row)
         return Candidates(rows, slots * builder.width)
 
