@@ -65,13 +65,14 @@ class InterpretAfterPredict(Callback):
             return
         from autointerp.pipeline.run import Parts, interpret
 
-        parts = Parts(extra_timing={"predict": predict_s}, mlflow_run_id=_mlflow_run_id(trainer))
+        run_id, tracking_uri = _mlflow_run(trainer)
+        parts = Parts(extra_timing={"predict": predict_s}, mlflow_run_id=run_id, mlflow_tracking_uri=tracking_uri)
         self.summary = interpret(self.run_dir, self.config, self.run_config, parts)
 
 
-def _mlflow_run_id(trainer: Trainer) -> str | None:
-    """The run id of the Trainer's MLFlowLogger, so predict and interpret share one MLflow run."""
+def _mlflow_run(trainer: Trainer) -> tuple[str | None, str | None]:
+    """Run id and tracking URI of the Trainer's MLFlowLogger, so predict and interpret share one MLflow run."""
     for lg in trainer.loggers:
         if type(lg).__name__ == "MLFlowLogger":
-            return lg.run_id
-    return None
+            return lg.run_id, lg._tracking_uri
+    return None, None

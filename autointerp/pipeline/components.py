@@ -50,18 +50,17 @@ def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, A
     return {name: construct(scorer_class(name), **settings) for name in config.scorers}
 
 
-def build_client(config: InterpretConfig, run_dir: Path, accounting: Any) -> Any:
+def build_client(config: InterpretConfig, run_dir: Path, accounting: Any, base_url: str | None = None) -> Any:
     """The one LLM client of the run, with its response cache in the run folder."""
     from autointerp.clients import make_client
 
     client = make_client(
         config.explainer_provider,
         config.explainer_model,
-        base_url=config.explainer_base_url,
+        base_url=base_url or config.explainer_base_url,
         max_concurrency=config.max_concurrency,
         cache=config.llm_cache,
         accounting=accounting,
-        max_model_len=config.explainer_model_max_len,
     )
     if hasattr(client, "use_cache_at"):
         client.use_cache_at(run_dir)

