@@ -140,7 +140,7 @@ class ScriptedClient(Client):
         if self.mode == "no":
             verdicts = [0] * len(texts)
         elif "<<" in prompt:  # fuzz: right when the marked tokens are exactly the cats
-            verdicts = [int(re.findall(r"<<(.*?)>>", t) == [CONCEPT] * t.count(CONCEPT)
+            verdicts = [int(re.findall(r"<<(.*?)>>", t) == [CONCEPT.strip()] * t.count(CONCEPT)
                             and t.count("<<") > 0) for t in texts]
         else:
             verdicts = [int(CONCEPT in t) for t in texts]

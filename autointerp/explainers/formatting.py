@@ -47,15 +47,19 @@ def normalized_activations(example: ActivatingExample, max_activation: float) ->
 
 
 def mark(tokens: list[str], positions: Iterable[int]) -> str:
-    """Join the tokens into text, wrapping each run of consecutive marked positions in << >>."""
+    """Join the tokens into text, wrapping each run of consecutive marked positions in << >>.
+
+    Whitespace at the edges of a run stays outside the delimiters: `The <<cat>> sat`.
+    """
     chosen = set(positions)
     parts: list[str] = []
     for i, tok in enumerate(tokens):
-        if i in chosen and i - 1 not in chosen:
-            parts.append(OPEN)
-        parts.append(tok)
-        if i in chosen and i + 1 not in chosen:
-            parts.append(CLOSE)
+        opens, closes = i in chosen and i - 1 not in chosen, i in chosen and i + 1 not in chosen
+        blank = not tok.strip()  # a whitespace-only token stays visible inside its marks
+        lead = tok[: len(tok) - len(tok.lstrip())] if opens and not blank else ""
+        trail = tok[len(tok.rstrip()) :] if closes and not blank else ""
+        core = tok[len(lead) : len(tok) - len(trail)]
+        parts.append(lead + (OPEN if opens else "") + core + (CLOSE if closes else "") + trail)
     return "".join(parts)
 
 
