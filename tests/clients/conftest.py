@@ -41,7 +41,7 @@ def llamacpp_server(tmp_path_factory):
         pytest.fail("llama-cpp-python[server] is not installed (pip install 'autointerp[server]')")
     from autointerp.clients.llamacpp_server import LlamaCppServer, embedded_gguf_path
 
-    server = LlamaCppServer(embedded_gguf_path(), n_threads=2, log_path=tmp_path_factory.mktemp("llamacpp") / "server.log")
+    server = LlamaCppServer(embedded_gguf_path(), n_threads=1, log_path=tmp_path_factory.mktemp("llamacpp") / "server.log")
     server.start()
     yield server
     server.stop()

@@ -1,0 +1,64 @@
+"""The provider mapping, the spec's names, and keys that never reach a repr or a config dump."""
+
+from __future__ import annotations
+
+import pytest
+
+from autointerp.clients import OpenAICompatibleClient, OpenRouter, make_client
+from autointerp.clients.openai_compatible import OPENAI_URL, OPENROUTER_URL
+
+
+def test_openrouter_spec_form_keeps_the_key_out_of_repr_and_vars():
+    client = OpenRouter("gpt-3.5-turbo", api_key="sk-or-secret-123")
+    assert client.base_urls == [OPENROUTER_URL]
+    assert "secret" not in repr(client)
+    assert all("secret" not in str(v) for v in vars(client).values())
+    assert client._api_key.get_secret_value() == "sk-or-secret-123"
+
+
+def test_keys_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-env-456")
+    assert OpenRouter("m")._api_key.get_secret_value() == "sk-env-456"
+    monkeypatch.delenv("OPENROUTER_API_KEY")
+    with pytest.raises(ValueError, match="OPENROUTER_API_KEY"):
+        OpenRouter("m")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        make_client("openai", "gpt-4o-mini")
+
+
+def test_a_config_dump_masks_the_key():
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser()
+    parser.add_argument("--client", type=OpenRouter)
+    cfg = parser.parse_args(["--client.class_path", "autointerp.clients.OpenRouter",
+                             "--client.init_args.model", "m", "--client.init_args.api_key", "sk-dump-789"])
+    assert "sk-dump-789" not in parser.dump(cfg)
+    client = parser.instantiate(cfg).client
+    assert client._api_key.get_secret_value() == "sk-dump-789"
+
+
+def test_provider_mapping(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    assert make_client("openai", "m").base_urls == [OPENAI_URL]
+    vllm = make_client("vllm", "m", "http://127.0.0.1:8000/v1", max_concurrency=64)
+    assert isinstance(vllm, OpenAICompatibleClient) and vllm.max_concurrency == 64 and vllm.json_schema_as == "json_schema"
+    llama = make_client("llamacpp", "m", ["http://127.0.0.1:8080/v1", "http://127.0.0.1:8081/v1"])
+    assert llama.json_schema_as == "json_object" and len(llama.base_urls) == 2
+    assert llama._request([{"role": "user", "content": "x"}], _settings())["response_format"] == {
+        "type": "json_object", "schema": {"type": "object"}}
+
+
+def test_bad_provider_or_missing_url_names_the_option():
+    with pytest.raises(ValueError, match="--explainer_provider must be one of"):
+        make_client("anthropic", "m")
+    with pytest.raises(ValueError, match="--explainer_base_url"):
+        make_client("vllm", "m")
+
+
+def _settings():
+    from autointerp.clients.managed import Settings
+
+    fmt = {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}
+    return Settings(8, 0.0, False, 0, fmt, 0)
