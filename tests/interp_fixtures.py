@@ -94,6 +94,11 @@ def excerpts(prompt: str) -> list[str]:
     return re.findall(r"^Excerpt \d+: (.*)$", prompt, flags=re.MULTILINE)
 
 
+def unmarked(text: str) -> str:
+    """An excerpt with its << >> marks removed."""
+    return text.replace("<<", "").replace(">>", "")
+
+
 def _verdict_tokens(verdicts: list[int], confidence: float) -> list[TokenLogprob]:
     """A reply '[1, 0, ...]' as tokens, each verdict with top alternatives 1 and 0."""
     toks = [TokenLogprob("[", 0.0)]
@@ -140,7 +145,7 @@ class ScriptedClient(Client):
         if self.mode == "no":
             verdicts = [0] * len(texts)
         elif "<<" in prompt:  # fuzz: right when the marked tokens are exactly the cats
-            verdicts = [int(re.findall(r"<<(.*?)>>", t) == [CONCEPT.strip()] * t.count(CONCEPT)
+            verdicts = [int(re.findall(r"<<(.*?)>>", t) == [CONCEPT.strip()] * unmarked(t).count(CONCEPT)
                             and t.count("<<") > 0) for t in texts]
         else:
             verdicts = [int(CONCEPT in t) for t in texts]
@@ -151,7 +156,7 @@ class ScriptedClient(Client):
     def _intruder(self, prompt: str) -> Response:
         """The number of the excerpt without a cat."""
         texts = excerpts(prompt)
-        answer = 1 if self.mode == "no" else next(i for i, t in enumerate(texts, 1) if CONCEPT not in t)
+        answer = 1 if self.mode == "no" else next(i for i, t in enumerate(texts, 1) if CONCEPT not in unmarked(t))
         return Response(text=str(answer), prompt_tokens=80, completion_tokens=1)
 
     def _simulation(self, prompt: str) -> Response:
