@@ -1,0 +1,78 @@
+"""`autointerp predict` end to end on tiny local assets: cache, overrides, loggers, cheap --help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from cache_helpers import assert_same_nonzeros, cached_nonzeros, reference_nonzeros
+from cli_helpers import REPO, make_run_folder, run_cli
+from safetensors.torch import load_file
+
+from autointerp.latents import CacheReader
+
+
+@pytest.fixture(scope="module")
+def predicted(tmp_path_factory):
+    """One CLI predict run with --name, --data.n_tokens and --model.hookpoints overrides."""
+    root = make_run_folder(tmp_path_factory.mktemp("cli"))
+    run_cli(root, "predict", "--config", "predict.yaml", "--name", "t1", "--data.n_tokens", "800",
+            "--model.hookpoints", "[layers.2]", "--flush_tokens", "256")
+    return root
+
+
+def test_predict_writes_the_cache_the_overrides_ask_for(predicted):
+    reader = CacheReader(predicted / "results" / "t1" / "latents")
+    m = reader.manifest
+    assert m["hookpoints"] == ["layers.2"] and m["n_tokens"] == 800 and m["n_rows"] == 50 and m["ctx_len"] == 16
+    assert len(m["per_hookpoint"]["layers.2"]["shards"]) == 4  # 800 tokens flushed every 256 (batches of 64)
+    assert m["dataset"]["dataset_column"] == "body" and m["dataset"]["n_tokens"] == 800
+    weights = {"layers.2": load_file(str(predicted / "sae" / "layers.2" / "sae.safetensors"))}
+    tokens = torch.from_numpy(reader.tokens).long()
+    want = reference_nonzeros(predicted / "model", weights, tokens, torch.arange(50), batch_size=4)
+    assert_same_nonzeros(cached_nonzeros(reader, "layers.2"), want["layers.2"])
+    assert not (predicted / "results" / "t1" / "latents" / "layers.1").exists()
+
+
+def _independent_statistics(reader) -> dict[str, float]:
+    """tokens, alive fraction and mean L0 from the shards' offsets."""
+    nnz = np.zeros(reader.d_sae("layers.2"), dtype=np.int64)
+    for path in reader.shard_paths("layers.2"):
+        nnz += np.diff(reader.offsets(path))
+    return {"cache/tokens": 800.0, "cache/layers.2/alive_fraction": float((nnz > 0).mean()),
+            "cache/layers.2/mean_l0": nnz.sum() / 800}
+
+
+def test_statistics_reach_mlflow_and_tensorboard(predicted):
+    from mlflow import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    want = _independent_statistics(CacheReader(predicted / "results" / "t1" / "latents"))
+    client = MlflowClient(tracking_uri=f"sqlite:///{predicted / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("autointerp")
+    (run,) = client.search_runs([experiment.experiment_id], filter_string="tags.mlflow.runName = 't1'")
+    for key, value in want.items():
+        assert run.data.metrics[key] == pytest.approx(value)
+    artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
+    assert "config.yaml" in artifacts
+
+    (version,) = (predicted / "lightning_logs" / "t1").iterdir()
+    events = EventAccumulator(str(version))
+    events.Reload()
+    for key, value in want.items():
+        assert events.Scalars(key)[-1].value == pytest.approx(value, rel=1e-6)
+    assert (version / "config.yaml").is_file()
+
+
+def test_help_does_not_import_lightning():
+    code = "import sys; from autointerp.cli import main; main(['--help']); print('LOADED', 'lightning' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "predict" in out and "LOADED False" in out
+
+
+def test_bad_name_fails_before_loading(predicted):
+    with pytest.raises(AssertionError, match="name: 'a/b' must be a plain folder name"):
+        run_cli(predicted, "predict", "--config", "predict.yaml", "--name", "a/b")
