@@ -57,6 +57,8 @@ def load_text_split(repo: str, name: str = "", split: str = "train"):
     files = _local_files(repo)
     try:
         if files is not None:
+            if all(p.stat().st_size == 0 for p in files):
+                raise ValueError(f"dataset_split: {split!r} of {repo!r} is empty (the files hold no bytes)")
             builders = {_builder_for(p) for p in files}
             if len(builders) > 1:
                 raise ValueError(f"dataset_repo: mixed file kinds {sorted(builders)} in {repo!r}")
@@ -69,3 +71,5 @@ def load_text_split(repo: str, name: str = "", split: str = "train"):
         raise ValueError(f"dataset_split / dataset_name: cannot load {split!r} of {repo!r}: {err}") from err
     except FileNotFoundError as err:
         raise ValueError(f"dataset_repo: cannot find {repo!r} (a hub name, a local folder or files): {err}") from err
+    except Exception as err:  # datasets raises many kinds (even StopIteration); name the settings
+        raise ValueError(f"dataset_repo / dataset_split: cannot load {split!r} of {repo!r}: {err!r}") from err

@@ -133,8 +133,12 @@ def test_n_tokens_below_one_row():
 
 
 def test_empty_dataset(jsonl_file, tmp_path):
-    with pytest.raises(ValueError, match=r"dataset_split: 'train\[:0\]' .* is empty"):
+    with pytest.raises(ValueError, match=r"dataset_split.*'train\[:0\]'.*no data"):
         module(jsonl_file[0], dataset_split="train[:0]").setup()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=r"dataset_split: 'train' of .*empty.jsonl' is empty"):
+        module(empty).setup()
     blank = tmp_path / "blank.jsonl"
     blank.write_text('{"body": ""}\n{"body": "  "}\n')
     with pytest.raises(ValueError, match="fewer tokens than one row of cache_ctx_len=16"):
