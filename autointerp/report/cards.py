@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from autointerp.report.load import LatentData
 
 PRIMARY_METRICS = ("balanced_accuracy", "auroc", "correlation", "f1", "accuracy")
@@ -47,6 +49,11 @@ class Strings:
     def __init__(self) -> None:
         self.items: list[str] = []
         self._index: dict[str, int] = {}
+
+    def ids(self, texts: list) -> list[int]:
+        """The positions of many strings (the hot path: every token of every kept example)."""
+        index = self._index
+        return [index[t] if t in index else self.id(t) for t in map(str, texts)]
 
     def id(self, text: str) -> int:
         """The position of `text`, added on first use."""
@@ -87,26 +94,32 @@ def _is_binary(result: dict[str, Any]) -> bool:
     return any(isinstance(s, dict) and s.get("prediction") is not None for s in result.get("samples") or [])
 
 
-def _histogram(examples: list[dict[str, Any]]) -> dict[str, Any]:
+def _activations(ex: dict[str, Any]) -> np.ndarray:
+    """float64 [W] activations of an example, non-finite values as 0."""
+    values = np.asarray(ex.get("activations") or [], dtype=np.float64)
+    finite = np.isfinite(values)
+    return values if finite.all() else np.where(finite, values, 0.0)
+
+
+def _histogram(arrays: list[np.ndarray]) -> dict[str, Any]:
     """Counts of nonzero activations over all activating examples, in HIST_BINS equal bins."""
-    values = [x for ex in examples for x in (_number(a) for a in ex.get("activations") or []) if x]
-    if not values:
+    values = np.concatenate(arrays) if arrays else np.zeros(0)
+    values = values[values != 0]
+    if not len(values):
         return {"lo": 0.0, "hi": 0.0, "counts": []}
-    lo, hi = min(0.0, min(values)), max(values)
+    lo, hi = min(0.0, float(values.min())), float(values.max())
     width = (hi - lo) / HIST_BINS or 1.0
-    counts = [0] * HIST_BINS
-    for x in values:
-        counts[min(int((x - lo) / width), HIST_BINS - 1)] += 1
-    return {"lo": _round(lo), "hi": _round(hi), "counts": counts}
+    bins = np.minimum(((values - lo) / width).astype(np.int64), HIST_BINS - 1)
+    return {"lo": _round(lo), "hi": _round(hi), "counts": np.bincount(bins, minlength=HIST_BINS).tolist()}
 
 
-def _example(ex: dict[str, Any], strings: Strings, marks: dict, with_acts: bool) -> dict[str, Any]:
+def _example(ex: dict[str, Any], strings: Strings, marks: dict, acts: np.ndarray | None) -> dict[str, Any]:
     """One example in card form: role, location, token string ids, activations, scorer marks."""
     tokens = ex.get("str_tokens") or [f"#{t}" for t in ex.get("tokens") or []]
     row, start = int(ex.get("row", -1)), int(ex.get("start", -1))
-    out: dict[str, Any] = {"k": ex.get("role", ""), "r": row, "s": start, "t": [strings.id(str(t)) for t in tokens]}
-    if with_acts:
-        out["a"] = [_round(a) for a in ex.get("activations") or []]
+    out: dict[str, Any] = {"k": ex.get("role", ""), "r": row, "s": start, "t": strings.ids(tokens)}
+    if acts is not None:
+        out["a"] = [float(f"{x:.4g}") if x else 0 for x in acts.tolist()]
         out["q"] = ex.get("quantile")
     wrong = marks.get((row, start))
     if wrong:
@@ -114,12 +127,13 @@ def _example(ex: dict[str, Any], strings: Strings, marks: dict, with_acts: bool)
     return out
 
 
-def _pick(examples: list[dict], limit: int, marks: dict, by_activation: bool) -> list[dict]:
-    """The first `limit` examples (strongest first when `by_activation`) plus every marked one."""
-    if by_activation:
-        examples = sorted(examples, key=lambda e: -max((_number(a) or 0.0) for a in e.get("activations") or [0]))
-    marked = lambda e: (int(e.get("row", -1)), int(e.get("start", -1))) in marks  # noqa: E731
-    return [e for i, e in enumerate(examples) if i < limit or marked(e)]
+def _kept(n: int, limit: int, locations: list[tuple[int, int]], marks: dict) -> list[int]:
+    """Positions of the first `limit` items plus every later one a scorer got wrong."""
+    return [i for i in range(n) if i < limit or locations[i] in marks]
+
+
+def _location(ex: dict[str, Any]) -> tuple[int, int]:
+    return int(ex.get("row", -1)), int(ex.get("start", -1))
 
 
 def _scores(scores: dict[str, dict[str, Any]], counts: dict[str, dict]) -> dict[str, Any]:
@@ -138,8 +152,10 @@ def latent_card(latent: LatentData, strings: Strings, max_activating: int, max_n
     activating = list(record.get("train") or []) + list(record.get("test") or [])
     non_activating = list(record.get("negatives") or []) + list(record.get("explainer_negatives") or [])
     marks, counts = _mistakes(latent.scores)
-    shown_act = _pick(activating, max_activating, marks, by_activation=True)
-    shown_non = _pick(non_activating, max_non_activating, marks, by_activation=False)
+    acts = [_activations(e) for e in activating]
+    order = sorted(range(len(activating)), key=lambda i: -(acts[i].max() if len(acts[i]) else 0.0))  # strongest first
+    keep_act = [order[k] for k in _kept(len(order), max_activating, [_location(activating[i]) for i in order], marks)]
+    keep_non = _kept(len(non_activating), max_non_activating, [_location(e) for e in non_activating], marks)
     explanation = latent.explanation or {}
     return {
         "hp": latent.hookpoint, "i": latent.index,
@@ -148,8 +164,8 @@ def latent_card(latent: LatentData, strings: Strings, max_activating: int, max_n
         "mean": _number(record.get("mean_activation")), "na": record.get("n_activating"),
         "nnz": record.get("n_nonzero"), "top": record.get("top_output_tokens"),
         "short": record.get("negative_shortfall") or 0, "rec": bool(latent.record),
-        "sc": _scores(latent.scores, counts), "h": _histogram(activating),
-        "act": [_example(e, strings, marks, True) for e in shown_act],
-        "non": [_example(e, strings, marks, False) for e in shown_non],
+        "sc": _scores(latent.scores, counts), "h": _histogram(acts),
+        "act": [_example(activating[i], strings, marks, acts[i]) for i in keep_act],
+        "non": [_example(non_activating[i], strings, marks, None) for i in keep_non],
         "nact": len(activating), "nnon": len(non_activating),
     }

@@ -67,10 +67,22 @@ class RunData:
         return list(dict.fromkeys(names))
 
 
+def parse_json(data: bytes) -> Any:
+    """Parse JSON with orjson when installed (several times faster on example-heavy records), else json."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:  # orjson rejects NaN and Infinity, which `json.dump` may have written
+        return json.loads(data)
+
+
 def _read_json(path: Path, problems: list[str]) -> Any:
     """Parse one JSON file; a missing or broken file becomes a note and None."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(path.read_bytes())
     except FileNotFoundError:
         problems.append(f"{path.name} is missing")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -77,8 +77,10 @@ def make_plots(data: dict[str, Any]) -> dict[str, str]:
 def embed_json(data: Any) -> str:
     """JSON safe inside a <script> element: no `<` survives, so no `</script>` or `<!--` can appear."""
     try:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:  # a NaN or infinity slipped through from the run's files: JSON.parse rejects them
+        import orjson  # ~10x faster for the large card payload; writes NaN and infinities as null
+
+        text = orjson.dumps(data).decode("utf-8")
+    except ImportError:
         text = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 

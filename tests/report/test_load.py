@@ -40,3 +40,11 @@ def test_tolerates_failures_gaps_and_broken_files(tmp_path):
 def test_a_missing_run_folder_names_the_setting(tmp_path):
     with pytest.raises(FileNotFoundError, match="--name"):
         load_run(tmp_path / "nope")
+
+
+def test_parse_json_accepts_nan_and_works_without_orjson(monkeypatch):
+    from autointerp.report.load import parse_json
+
+    assert parse_json(b'{"a": NaN, "b": [1, 2]}')["b"] == [1, 2]
+    monkeypatch.setitem(__import__("sys").modules, "orjson", None)
+    assert parse_json(b'{"a": 1}') == {"a": 1}

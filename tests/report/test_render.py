@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from autointerp.report import cli_main, write_report
 from autointerp.report.render import embed_json
 
@@ -65,7 +67,10 @@ def test_untrusted_text_cannot_inject_markup(tmp_path):
     assert _embedded(html)["latents"][0]["x"] == EVIL  # the text survives intact as data
 
 
-def test_embed_json_never_closes_the_script_and_tolerates_nan():
+@pytest.mark.parametrize("orjson", [True, False], ids=["orjson", "stdlib-json"])
+def test_embed_json_never_closes_the_script_and_tolerates_nan(orjson, monkeypatch):
+    if not orjson:
+        monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson now raises ImportError
     text = embed_json({"a": "</script><!-- \u2028", "b": float("nan")})
     assert "<" not in text and "\u2028" not in text
     assert json.loads(text) == {"a": "</script><!-- \u2028", "b": None}
