@@ -40,7 +40,7 @@ def header_html(run: RunData) -> str:
     """Run name and what produced it."""
     s = run.summary
     facts = [("model", s.get("model")), ("sparse model", s.get("sparse_model")),
-             ("explainer", s.get("explainer_model")),
+             ("explainer", " · ".join(str(x) for x in (s.get("explainer"), s.get("explainer_model")) if x)),
              ("hookpoints", ", ".join(map(str, s.get("hookpoints") or sorted({lat.hookpoint for lat in run.latents})))),
              ("scorers", ", ".join(run.scorers))]
     items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts if v)
@@ -76,7 +76,11 @@ def metrics_html(run: RunData) -> str:
                              f"[{_num(m.get('ci_low'))}, {_num(m.get('ci_high'))}]", _num(chance), _num(m.get("n")),
                              _num((high.get(hp) or {}).get(scorer))])
     headers = ["hookpoint", "scorer", "metric", "mean (vs chance)", "95% interval", "chance", "n", "high quality"]
-    return _table(headers, rows, "metrics")
+    html = _table(headers, rows, "metrics")
+    per_scorer = run.summary.get("scorer_counts") or {}
+    if per_scorer and all(isinstance(v, dict) for v in per_scorer.values()):
+        html += "<h3>latents per scorer</h3>" + _dict_table("scorer", per_scorer)
+    return html
 
 
 def usage_html(run: RunData) -> str:
@@ -93,15 +97,24 @@ def usage_html(run: RunData) -> str:
     return "".join(parts) or '<p class="note">no usage or timing recorded</p>'
 
 
+def _dict_table(first: str, table: dict[str, Any]) -> str:
+    """A dict of dicts as a table: one row per outer key, one column per inner key."""
+    columns = list(dict.fromkeys(k for stats in table.values() for k in stats))
+    rows = [[esc(name)] + [_num(stats.get(c)) for c in columns] for name, stats in table.items()]
+    return _table([first, *columns], rows)
+
+
 def cache_html(run: RunData) -> str:
     """Cache statistics: top-level numbers, then one row per hookpoint."""
     cache = run.summary.get("cache") or {}
     flat = [[esc(k), _num(v)] for k, v in cache.items() if not isinstance(v, (dict, list))]
-    nested = {k: v for k, v in cache.items() if isinstance(v, dict)}
     html = _table(["statistic", "value"], flat) if flat else ""
-    for hp, stats in nested.items():
-        rows = [[esc(k), _num(v) if not isinstance(v, (dict, list)) else esc(v)] for k, v in stats.items()]
-        html += f"<h3>{esc(hp)}</h3>" + _table(["statistic", "value"], rows)
+    for key, value in cache.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            html += _dict_table(key.rstrip("s") or key, value)  # e.g. "hookpoints": {hp: {d_sae, nnz, ...}}
+        elif isinstance(value, dict):
+            rows = [[esc(k), _num(v) if not isinstance(v, (dict, list)) else esc(v)] for k, v in value.items()]
+            html += f"<h3>{esc(key)}</h3>" + _table(["statistic", "value"], rows)
     return html or '<p class="note">no cache statistics recorded</p>'
 
 

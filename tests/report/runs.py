@@ -135,7 +135,7 @@ def _summary(name: str, spec: RunSpec, written: dict) -> dict:
             per_hp[hp][scorer] = {"balanced_accuracy": {"mean": mean, "ci_low": mean and mean - 0.05,
                                                         "ci_high": mean and mean + 0.05, "chance": 0.5, "n": len(values)}}
     failed = {hp: sorted(i for h, i in spec.failed if h == hp) for hp in spec.hookpoints}
-    return {"name": name, "model": "SmolLM2-135M", "sparse_model": "fake-sae", "explainer_model": "fake-llm",
+    return {"name": name, "model": "SmolLM2-135M", "sparse_model": "fake-sae", "explainer_model": "fake-llm", "explainer": "default",
             "scorers": list(spec.scorers), "hookpoints": list(spec.hookpoints), "per_hookpoint": per_hp,
             "counts": {"latents": len(written), "explained": len(written) - len(spec.failed), "failed": len(spec.failed),
                        "skipped": 1, "unparseable": len(written)},
@@ -143,4 +143,6 @@ def _summary(name: str, spec: RunSpec, written: dict) -> dict:
             "high_quality": {hp: {s: 1 for s in spec.scorers} for hp in spec.hookpoints},
             "usage": {"explain": {"prompt_tokens": 1000, "completion_tokens": 100, "cached_calls": 0, "calls": 10, "cost_usd": 0.0012}},
             "timing_s": {"predict": 12.5, "explain": 30.1, "score": 60.2},
-            "cache": {"n_tokens": 50000, spec.hookpoints[0]: {"d_sae": 256, "dead": 3}}}
+            "scorer_counts": {s: {"latents": len(written) - len(spec.failed), "failed": 0, "unparseable": 1} for s in spec.scorers},
+            "cache": {"n_tokens": 50000, "hookpoints": {hp: {"d_sae": 256, "nnz": 123456, "alive_fraction": 0.97,
+                                                             "mean_l0": 41.5} for hp in spec.hookpoints}}}

@@ -42,6 +42,8 @@ def test_writes_report_and_plots_and_embeds_every_latent(tmp_path):
     svg = (run_dir / "plots" / "detection_vs_fuzz.svg").read_text()
     assert svg.count("<circle") == len(written) and svg in html
     assert "0.5" in html and "explainer reply" not in html  # chance level shown; no failures in this run
+    assert "<td>123,456</td>" in html and "<th>mean_l0</th>" in html  # per-hookpoint cache statistics as a table
+    assert "<th>unparseable</th>" in html  # per-scorer counts
 
 
 def test_page_is_self_contained(tmp_path):
