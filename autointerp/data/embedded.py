@@ -17,7 +17,6 @@ from __future__ import annotations
 import bz2
 import importlib.util
 import json
-import os
 import random
 import re
 from pathlib import Path
@@ -102,5 +101,6 @@ def write_embedded_corpus(out_dir: str | Path) -> Path:
 
 def default_cache_dir() -> Path:
     """Where `embedded:gensim` is written: `$AUTOINTERP_CACHE` or `~/.cache/autointerp`."""
-    root = os.environ.get("AUTOINTERP_CACHE") or Path.home() / ".cache" / "autointerp"
-    return Path(root) / "embedded-gensim"
+    from autointerp.models.subject import user_cache_dir
+
+    return user_cache_dir() / "embedded-gensim"

@@ -10,6 +10,9 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,14 +55,50 @@ def resolve_model_source(model: str) -> tuple[str, dict[str, Any]]:
     return model, {}
 
 
+def user_cache_dir() -> Path:
+    """autointerp's cache folder: `$AUTOINTERP_CACHE`, else `~/.cache/autointerp`."""
+    return Path(os.environ.get("AUTOINTERP_CACHE") or Path.home() / ".cache" / "autointerp")
+
+
+def _gguf_tokenizer_dir(gguf: Path) -> Path:
+    """Cache folder of a GGUF file's converted tokenizer, keyed by the file's name, size and mtime."""
+    stat = gguf.stat()
+    return user_cache_dir() / "tokenizers" / f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def _load_gguf_tokenizer(gguf: Path):
+    """Converting a GGUF vocabulary takes seconds; convert once, then load the saved fast tokenizer."""
+    from transformers import AutoTokenizer
+
+    cached = _gguf_tokenizer_dir(gguf)
+    if (cached / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(str(cached))
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tmp = None
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{cached.name}.", dir=cached.parent))
+        tokenizer.save_pretrained(str(tmp))
+        os.replace(tmp, cached)  # atomic; loses harmlessly to a concurrent writer
+    except OSError as err:
+        logger.info("did not cache the tokenizer of %s: %s", gguf, err)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return tokenizer
+
+
 @functools.lru_cache(maxsize=8)
 def load_tokenizer(model: str):
-    """The tokenizer of `model` (same strings as `load_subject`); cached within the process."""
+    """The tokenizer of `model` (same strings as `load_subject`); cached within the process, and a
+    GGUF's converted tokenizer on disk under `user_cache_dir()`."""
     from transformers import AutoTokenizer
 
     source, kwargs = resolve_model_source(model)
     start = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    if "gguf_file" in kwargs:
+        tokenizer = _load_gguf_tokenizer(Path(source) / kwargs["gguf_file"])
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     logger.info("loaded tokenizer of %s in %.2f s", model, time.perf_counter() - start)
     return tokenizer
 
