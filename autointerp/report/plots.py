@@ -54,7 +54,10 @@ def _axes(x0: float, x1: float, y0: float, y1: float, box: tuple[float, float, f
     """Frame, ticks and labels of one panel; box = (left, top, width, height) in pixels."""
     left, top, w, h = box
     out = [f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#d1d5db"/>']
-    for t in _ticks(x0, x1):
+    x_ticks = [float(t) for t in range(math.floor(x0), math.ceil(x1) + 1)] if x_log else _ticks(x0, x1)
+    if x_log and len(x_ticks) > 8:  # keep about six decade labels
+        x_ticks = x_ticks[:: math.ceil(len(x_ticks) / 6)]
+    for t in x_ticks:
         x = left + (t - x0) / (x1 - x0) * w
         label = f"1e{t:.0f}" if x_log else _fmt(t)
         out.append(f'<line x1="{x:.1f}" y1="{top + h}" x2="{x:.1f}" y2="{top + h + 4}" stroke="#9ca3af"/>'
@@ -121,7 +124,11 @@ def scatter_svg(series: dict[str, list[tuple[float, float]]], title: str, x_labe
         return empty_svg(title, "no latents with both values")
     xs = [x for pts in series.values() for x, _ in pts]
     ys = [y for pts in series.values() for _, y in pts]
-    x0, x1 = (math.floor(min(xs)), math.ceil(max(xs) + 1e-9)) if x_log else (min(0.0, min(xs)), max(1.0, max(xs)))
+    if x_log:  # whole decades, at least one
+        x0, x1 = math.floor(min(xs)), math.ceil(max(xs))
+        x1 = x1 if x1 > x0 else x0 + 1
+    else:
+        x0, x1 = min(0.0, min(xs)), max(1.0, max(xs))
     y0, y1 = min(0.0, min(ys)), max(1.0, max(ys))
     if diagonal:
         x0 = y0 = min(x0, y0)
