@@ -22,8 +22,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, write the report, print its path; 2 when the run folder is missing."""
-    args = parser().parse_args(argv)
+    """Parse arguments, write the report, print its path; 2 for bad arguments or a missing run folder."""
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a bad argument (2): return the status instead of exiting
+        return int(stop.code or 0)
     run_dir = Path(args.results_dir) / args.name
     if not run_dir.is_dir():
         print(f"autointerp report: no run folder {run_dir} (check --name and --results_dir)", file=sys.stderr)

@@ -93,6 +93,8 @@ def test_cli_writes_the_report_and_rejects_a_missing_run(tmp_path, capsys):
     assert (tmp_path / "res" / "exp" / "report.html").is_file()
     assert cli_main(["--name", "nope", "--results_dir", str(tmp_path / "res")]) == 2
     assert "no run folder" in capsys.readouterr().err
+    assert cli_main(["--help"]) == 0 and "--results_dir" in capsys.readouterr().out
+    assert cli_main([]) == 2 and "--name" in capsys.readouterr().err
 
 
 def test_report_command_imports_no_heavy_library():
