@@ -1,0 +1,123 @@
+"""The transformers engine of `OfflineClient`: one left-padded batch, each row with its own settings.
+
+`model.generate` applies one set of sampling settings to a whole batch; this loop samples row by
+row instead (temperature, max_tokens, logprobs, seed per row), sharing one forward pass per step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+from typing import Any
+
+from autointerp.clients.base import Message, Response, TokenLogprob
+from autointerp.clients.managed import Settings
+from autointerp.clients.retry import LLMRequestError
+
+logger = logging.getLogger(__name__)
+
+
+def row_seed(seed: int, messages: list[Message], settings: Settings) -> int:
+    """A per-request seed: the same request and sample index always draw the same tokens."""
+    blob = repr((seed, messages, settings.sample, settings.temperature)).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & (2**63 - 1)
+
+
+class TransformersEngine:
+    """Greedy or sampled generation with a KV cache over a batch of chats; CPU or GPU."""
+
+    def __init__(self, model: str, *, device: str = "cpu", dtype: str | None = None, max_model_len: int | None = None,
+                 seed: int = 0) -> None:
+        """model: a hub id, a local folder, a .gguf file or `embedded:SmolLM2-135M-Instruct`."""
+        from autointerp.models.subject import load_subject
+
+        self.model, self.tokenizer = load_subject(model, dtype=dtype, device=device)
+        self.device = device
+        self.seed = seed
+        config_len = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        self.max_model_len = max_model_len or config_len
+        eos = self.model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self.stop_ids = set(eos) | ({self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set())
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.stop_ids, default=0)
+        self.batch_sizes: list[int] = []  # one entry per batch run, for tests and logs
+        # transformers 5 renamed the KV cache argument `past_key_values` to `cache`
+        self.cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
+    def prompt_ids(self, messages: list[Message]) -> list[int]:
+        """Token ids of a chat rendered with the model's chat template, ready for the reply."""
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def check(self, prompt: list[int], settings: Settings) -> None:
+        """Reject a request that cannot fit the model's context."""
+        if len(prompt) + settings.max_tokens > self.max_model_len:
+            raise LLMRequestError(
+                f"prompt of {len(prompt)} tokens plus max_tokens={settings.max_tokens} exceeds the "
+                f"offline model's context of {self.max_model_len} tokens"
+            )
+
+    def run(self, items: list[tuple[list[int], Settings, int]]) -> list[Response]:
+        """Generate for (prompt ids, settings, seed) rows in one batch."""
+        import torch
+
+        self.batch_sizes.append(len(items))
+        prompts = [ids for ids, _, _ in items]
+        settings = [s for _, s, _ in items]
+        generators = [torch.Generator().manual_seed(seed) for _, _, seed in items]
+        width = max(len(p) for p in prompts)
+        # [B, width], left padded so every row's next token sits in the last column
+        input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
+        tokens: list[list[int]] = [[] for _ in items]
+        logprobs: list[list[TokenLogprob]] = [[] for _ in items]
+        done = [False] * len(items)
+        past = None
+        with torch.inference_mode():
+            for _ in range(max(s.max_tokens for s in settings)):
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -input_ids.shape[1]:]
+                out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                                 use_cache=True, logits_to_keep=1, **{self.cache_arg: past})
+                past = out[self.cache_arg]
+                step_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # [B, vocab]
+                chosen = [self._step(b, step_logprobs[b], settings[b], generators[b], tokens, logprobs, done)
+                          for b in range(len(items))]
+                if all(done):
+                    break
+                input_ids = torch.tensor(chosen, device=self.device).unsqueeze(1)  # [B, 1]
+                mask = torch.cat([mask, torch.ones_like(input_ids)], dim=1)
+        return [self._response(prompts[b], tokens[b], logprobs[b], settings[b]) for b in range(len(items))]
+
+    def _step(self, b: int, row_logprobs: Any, s: Settings, generator: Any, tokens: list[list[int]],
+              logprobs: list[list[TokenLogprob]], done: list[bool]) -> int:
+        """Pick row b's next token; mark the row done at a stop token or at its own max_tokens."""
+        import torch
+
+        if done[b]:
+            return self.pad_id
+        if s.temperature == 0:
+            token = int(row_logprobs.argmax())
+        else:
+            probs = torch.softmax(row_logprobs / s.temperature, dim=-1)
+            token = int(torch.multinomial(probs.cpu(), 1, generator=generator))
+        if token in self.stop_ids:
+            done[b] = True
+            return self.pad_id
+        tokens[b].append(token)
+        if s.logprobs:
+            top = torch.topk(row_logprobs, s.top_logprobs) if s.top_logprobs else None
+            alternatives = {} if top is None else {
+                self.tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices)
+            }
+            logprobs[b].append(TokenLogprob(self.tokenizer.decode([token]), float(row_logprobs[token]), alternatives))
+        done[b] = len(tokens[b]) >= s.max_tokens
+        return token
+
+    def _response(self, prompt: list[int], tokens: list[int], logprobs: list[TokenLogprob], s: Settings) -> Response:
+        return Response(
+            text=self.tokenizer.decode(tokens, skip_special_tokens=True),
+            logprobs=logprobs if s.logprobs else None,
+            prompt_tokens=len(prompt),
+            completion_tokens=len(tokens),
+        )
