@@ -73,6 +73,9 @@ def test_help_does_not_import_lightning():
     assert "predict" in out and "LOADED False" in out
 
 
-def test_bad_name_fails_before_loading(predicted):
-    with pytest.raises(AssertionError, match="name: 'a/b' must be a plain folder name"):
-        run_cli(predicted, "predict", "--config", "predict.yaml", "--name", "a/b")
+def test_bad_name_fails_before_loading(predicted, monkeypatch):
+    from autointerp.lightning_cli import AutoInterpCLI
+
+    monkeypatch.chdir(predicted)
+    with pytest.raises(ValueError, match="name: 'a/b' must be a plain folder name"):
+        AutoInterpCLI(args=["predict", "--config", "predict.yaml", "--name", "a/b"])

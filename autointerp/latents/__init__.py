@@ -1,5 +1,7 @@
-"""The latent cache: its on-disk format, a reader, and the programmatic `LatentCache`."""
+"""The latent cache: its on-disk format, a reader, the streaming writer and the programmatic `LatentCache`."""
 
+from autointerp.latents.cache import LatentCache, encode_batch
 from autointerp.latents.format import CacheReader, LatentActivations
+from autointerp.latents.writer import ShardSink, build_manifest, write_manifest
 
-__all__ = ["CacheReader", "LatentActivations"]
+__all__ = ["CacheReader", "LatentActivations", "LatentCache", "ShardSink", "build_manifest", "encode_batch", "write_manifest"]
