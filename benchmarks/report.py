@@ -1,6 +1,6 @@
 """Benchmark the run report: write it for 1,000 latents (< 10 s) and open it in Chromium (< 3 s).
 
-    .venv/bin/python benchmarks/report.py [--latents 1000] [--repeats 3]
+    .venv/bin/python benchmarks/report.py [--latents 1000] [--repeats 3] [--run_dir /tmp/report-bench]
 
 The run folder has the interpret stage's layout at the spec's defaults (40 train, 50 test and 50
 non-activating examples of 32 tokens per latent, two scorers). Baselines measured in the same run:
@@ -54,13 +54,15 @@ def main() -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--latents", type=int, default=1000)
     args.add_argument("--repeats", type=int, default=3)
+    args.add_argument("--run_dir", type=Path, help="keep the generated run here and reuse it on the next call")
     opts = args.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "bench"
-        t = time.perf_counter()
-        make_run(run_dir, RunSpec(latents_per_hookpoint=opts.latents // 2, n_train=40, n_test=50, n_negatives=50, ctx=32,
-                                  failed={("layers.3", 7)}))
-        print(f"generated {opts.latents} latents in {time.perf_counter() - t:.1f} s")
+        run_dir = opts.run_dir or Path(tmp) / "bench"
+        if not (run_dir / "summary.json").is_file():
+            t = time.perf_counter()
+            make_run(run_dir, RunSpec(latents_per_hookpoint=opts.latents // 2, n_train=40, n_test=50, n_negatives=50,
+                                      ctx=32, failed={("layers.3", 7)}))
+            print(f"generated {opts.latents} latents in {time.perf_counter() - t:.1f} s")
         base = [read_all_json(run_dir) for _ in range(opts.repeats)]
         write, write_cpu = [], []
         for _ in range(opts.repeats):
