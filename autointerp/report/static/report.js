@@ -141,7 +141,7 @@
   }
 
   function examples(parent, title, list, scale) {
-    parent.appendChild(el("div", "ex-title", title));
+    if (title) parent.appendChild(el("div", "ex-title", title));
     list.forEach(function (ex) { parent.appendChild(example(ex, scale)); });
   }
 
