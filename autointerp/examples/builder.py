@@ -13,7 +13,14 @@ import numpy as np
 from autointerp.examples.config import ExamplesConfig
 from autointerp.examples.non_activating import Candidates, NonActivatingSource, Query, make_source
 from autointerp.examples.samplers import Sampler, make_train_sampler, quantile_bins, split_train_test
-from autointerp.examples.windows import Windows, find_windows, window_activations, window_spans, window_tokens
+from autointerp.examples.windows import (
+    Windows,
+    greedy_non_overlapping,
+    find_windows,
+    window_activations,
+    window_spans,
+    window_tokens,
+)
 from autointerp.latents.format import CacheReader, LatentActivations
 from autointerp.records import ActivatingExample, Latent, LatentRecord, NonActivatingExample
 
@@ -209,41 +216,41 @@ class RecordBuilder:
         # interleave so both lists get equally hard negatives; a shortfall shrinks both in proportion
         found = len(chosen)
         n_explainer = self.config.n_explainer_negatives * found // total
-        for slot, i in enumerate(chosen):
-            to_explainer = (slot + 1) * n_explainer // found > slot * n_explainer // found
-            example = self._negative(candidates, i, "explainer_negative" if to_explainer else "negative")
-            (record.explainer_negatives if to_explainer else record.negatives).append(example)
+        slot = np.arange(found)
+        to_explainer = (slot + 1) * n_explainer // max(found, 1) > slot * n_explainer // max(found, 1)
+        record.explainer_negatives = self._negative_examples(candidates, chosen[to_explainer], "explainer_negative")
+        record.negatives = self._negative_examples(candidates, chosen[~to_explainer], "negative")
 
-    def _silent_non_overlapping(self, acts: LatentActivations, cand: Candidates, limit: int) -> list[int]:
-        """Indices of candidates silent for the latent over the whole window, pairwise non-overlapping."""
+    def _silent_non_overlapping(self, acts: LatentActivations, cand: Candidates, limit: int) -> np.ndarray:
+        """Indices of the first `limit` candidates (in preference order) that are silent for the latent
+        over the whole window and overlap no earlier kept candidate."""
         lo, hi = window_spans(acts.token_index, cand.rows, cand.starts, self.ctx_len, self.width)
-        taken: dict[int, list[int]] = {}
-        chosen: list[int] = []
-        for i in np.flatnonzero(hi == lo):
-            row, start = int(cand.rows[i]), int(cand.starts[i])
-            starts = taken.setdefault(row, [])
-            if any(abs(start - s) < self.width for s in starts):
-                continue
-            starts.append(start)
-            chosen.append(int(i))
-            if len(chosen) == limit:
-                break
-        return chosen
+        silent = np.flatnonzero(hi == lo)
+        key = cand.rows[silent] * (2 * self.ctx_len) + cand.starts[silent]
+        by_place = np.argsort(key, kind="stable")
+        # preference order is the rank: the strongest-first greedy keeps exactly what a loop would
+        kept = greedy_non_overlapping(key[by_place], by_place.astype(np.int64), self.width)
+        return np.sort(silent[by_place[kept]])[:limit]
 
-    def _negative(self, cand: Candidates, i: int, role: str) -> NonActivatingExample:
-        row, start = int(cand.rows[i]), int(cand.starts[i])
-        tokens = self.tokens[row, start : start + self.width].copy()
-        strings = self.decode_tokens(tokens[None, :])
-        return NonActivatingExample(
-            row=row,
-            start=start,
-            tokens=tokens,
-            activations=np.zeros(self.width, np.float32),
-            role=role,
-            str_tokens=strings[0] if strings is not None else None,
-            source=self.source.name,
-            distance=float(cand.distance[i]) if cand.distance is not None else None,
-        )
+    def _negative_examples(self, cand: Candidates, idx: np.ndarray, role: str) -> list[NonActivatingExample]:
+        rows, starts = cand.rows[idx], cand.starts[idx]
+        tokens = window_tokens(self.tokens, rows, starts, self.width)
+        zeros = np.zeros((len(idx), self.width), np.float32)
+        strings = self.decode_tokens(tokens)
+        distance = cand.distance[idx].tolist() if cand.distance is not None else [None] * len(idx)
+        return [
+            NonActivatingExample(
+                row=int(rows[i]),
+                start=int(starts[i]),
+                tokens=tokens[i],
+                activations=zeros[i],
+                role=role,
+                str_tokens=strings[i] if strings is not None else None,
+                source=self.source.name,
+                distance=distance[i],
+            )
+            for i in range(len(idx))
+        ]
 
     def decode_tokens(self, tokens: np.ndarray) -> list[list[str]] | None:
         """Per-token strings of each window (each id decoded once per run), or None without a tokenizer."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autointerp.examples.windows import window_tokens
+from autointerp.examples.windows import sorted_unique, window_tokens
 from autointerp.latents.format import save_arrays
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class EmbeddingIndex:
         """int64 index positions of the indexed windows that hold any of these tokens."""
         rows, pos = np.divmod(token_index, self.builder.ctx_len)
         slots = pos // self.builder.width
-        ids = np.unique((rows * self.per_row + slots)[slots < self.per_row])
+        ids = sorted_unique((rows * self.per_row + slots)[slots < self.per_row])
         where = np.minimum(np.searchsorted(self.grid_ids, ids), len(self.grid_ids) - 1)
         return where[self.grid_ids[where] == ids].astype(np.int64)
 

