@@ -14,6 +14,8 @@ from typing import Any
 
 from autointerp.flat_flags import EXTRA_FLAGS, FLAGS
 
+CACHE_MODULE = "autointerp.models.cache_module.LatentCacheModule"
+
 
 def parser() -> argparse.ArgumentParser:
     """The flat command's parser: positional MODEL and SAE, then every flag of the spec's reference."""
@@ -65,11 +67,13 @@ def build_config(args: argparse.Namespace, available_gpus: int = 0) -> dict[str,
         value = getattr(args, flag.dest)
         if flag.target and (value is not None or flag.keep_none):
             _put(config, flag.target, value)
-    config["model"]["model"], config["model"]["sparse_model"] = args.model, args.sparse_model
+    config["model"]["class_path"] = CACHE_MODULE
+    config["model"]["init_args"].update(model=args.model, sparse_model=args.sparse_model)
     if args.load_in_8bit:
-        config["model"]["load_in_8bit"] = True
+        config["model"]["init_args"]["load_in_8bit"] = True
+    config["data"]["filter_bos"] = args.filter_bos
     # n_splits shards over the whole run: each rank flushes every n_tokens / (n_splits * devices) tokens.
-    config["writer"] = {"flush_tokens": max(1, math.ceil(args.n_tokens / (args.n_splits * devices)))}
+    config["flush_tokens"] = max(1, math.ceil(args.n_tokens / (args.n_splits * devices)))
     config["interpret"]["llm_cache"] = not args.no_llm_cache
     config["interpret"]["enabled"] = bool(args.interpret)
     config["interpret"]["seed"] = args.seed
@@ -89,9 +93,18 @@ def _put(config: dict[str, Any], target: str, value: Any) -> None:
 def main(argv: list[str]) -> int:
     """Parse the flat flags, then run the same predict + interpret route as `autointerp predict --config`."""
     args = parser().parse_args(argv)
+    _setup_logging(args.verbose)
     if args.hf_token:
         os.environ["HF_TOKEN"] = args.hf_token  # read by huggingface_hub; never part of the config
     config = build_config(args, cuda_devices() if (args.num_gpus or args.load_in_8bit) else 0)
     from autointerp.cli import run_predict_config
 
     return run_predict_config(config)
+
+
+def _setup_logging(verbose: bool) -> None:
+    import logging
+    import sys
+
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -52,7 +52,7 @@ def _optional_int(text: str) -> int | None:
 
 FLAGS: tuple[Flag, ...] = (
     # Core model parameters (MODEL and SAE are positional)
-    Flag("hookpoints", "model.hookpoints", [], "Model layers where the sparse coders attach, e.g. layers.16.", nargs="*"),
+    Flag("hookpoints", "model.init_args.hookpoints", [], "Model layers where the sparse coders attach, e.g. layers.16.", nargs="*"),
     Flag("max_latents", "interpret.max_latents", None, "Latents to analyze per hookpoint (the first ones); none = all.",
          type=_optional_int, keep_none=True),
     # Explainer model
@@ -92,7 +92,7 @@ FLAGS: tuple[Flag, ...] = (
          type=_optional_int),
     Flag("seed", None, 22, "Random seed (data order, example sampling, everything).", type=int),
     Flag("verbose", None, True, "Progress bars and INFO logging.", switch=True),
-    Flag("filter_bos", "model.filter_bos", False, "Drop activations at beginning-of-sequence tokens.", switch=True),
+    Flag("filter_bos", "model.init_args.filter_bos", False, "Drop activations at beginning-of-sequence tokens.", switch=True),
     Flag("log_probs", "interpret.log_probs", False, "Ask for token logprobs: P(yes) per example, AUROC.", switch=True),
     Flag("load_in_8bit", None, False, "Load the subject model in 8 bits (needs CUDA).", switch=True),
     Flag("hf_token", None, None, "Hugging Face token; passed through the environment, never written."),

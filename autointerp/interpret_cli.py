@@ -74,24 +74,11 @@ def _run_config(run_dir: Path, dumped: str) -> dict[str, Any]:
     return {**(read_json(run_dir / "run_config.json") or {}), **now}
 
 
-def report_parser():
-    """The `autointerp report` argument parser."""
-    from jsonargparse import ArgumentParser
-
-    parser = ArgumentParser(prog="autointerp report", description="Write results/NAME/report.html from a finished run.")
-    parser.add_argument("--name", type=str, required=True, help="The run: results/NAME.")
-    parser.add_argument("--results_dir", type=str, default="results", help="Folder holding the runs.")
-    return parser
-
-
 def report_main(argv: list[str]) -> int:
-    """Run `autointerp report`."""
-    cfg = report_parser().parse_args(argv)
-    from autointerp.report import write_report
+    """Run `autointerp report` (the report's own command line)."""
+    from autointerp.report import cli_main
 
-    path = write_report(Path(cfg.results_dir) / cfg.name)
-    print(f"report: {path}")
-    return 0
+    return int(cli_main(argv) or 0)
 
 
 def _setup_logging() -> None:

@@ -19,6 +19,8 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from autointerp.data.module import TokenizedTextDataModule
+from autointerp.interpret_cli import use_attribute_docstrings
+from autointerp.pipeline.predict_hooks import add_interpret_argument, interpret_callbacks, reuse_cache
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ class AutoInterpCLI(LightningCLI):
             help="predict: write a shard every this many tokens per rank (bounds the writer's memory).",
         )
         parser.link_arguments("model", "data.tokenizer", compute_fn=_subject_model, apply_on="parse")
+        add_interpret_argument(parser)
 
     def before_instantiate_classes(self) -> None:
         """Check `--name` before anything heavy loads."""
@@ -107,10 +110,16 @@ class AutoInterpCLI(LightningCLI):
         from callbacks.shard_writer import LatentShardWriter
 
         flush_tokens = self._get(self.config, "flush_tokens")
-        return [LatentShardWriter(str(run_dir(name) / "latents"), flush_tokens=flush_tokens), LatentStatistics()]
+        writers = [LatentShardWriter(str(run_dir(name) / "latents"), flush_tokens=flush_tokens), LatentStatistics()]
+        return writers + interpret_callbacks(self, name)
 
     def predict(self, model: LightningModule, datamodule: Any = None, ckpt_path: str | None = None, **_: Any) -> None:
-        """Run the predict loop without keeping predictions: the writer streams them to disk."""
+        """Run the predict loop without keeping predictions: the writer streams them to disk.
+
+        A finished cache of the same model, sparse model and hookpoints is reused (the interpret
+        stage then runs on it) unless `--interpret.overwrite` names `cache`."""
+        if reuse_cache(self, model):
+            return
         self.trainer.predict(model, datamodule=datamodule, return_predictions=False, ckpt_path=ckpt_path)
 
 
@@ -128,4 +137,5 @@ def _as_list(value: Any) -> list[Any]:
 
 def run(args: list[str] | None = None) -> AutoInterpCLI:
     """Run the Lightning CLI on `args` (default: sys.argv[1:])."""
+    use_attribute_docstrings()
     return AutoInterpCLI(args=args)

@@ -95,9 +95,9 @@ def _served_model(config: InterpretConfig) -> Iterator[str | None]:
 def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, paths: RunPaths, base_url: str | None) -> None:
     """Build whatever the caller did not pass; scorer and explainer names fail here, before any LLM call."""
     if parts.tokenizer is None and parts.builder is None:
-        from autointerp.models.subject import load_tokenizer
+        from autointerp.pipeline.tokenizer import run_tokenizer
 
-        parts.tokenizer = load_tokenizer(reader.manifest["model"])
+        parts.tokenizer = run_tokenizer(paths.root, reader.manifest["model"])
     if parts.scorers is None:
         parts.scorers = components.build_scorers(config, parts.tokenizer)
     if parts.explainer is None:
