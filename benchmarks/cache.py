@@ -1,0 +1,202 @@
+"""Latent cache benchmark: predict throughput against bare forwards, peak RSS at two sizes, bytes per nonzero.
+
+    .venv/bin/python benchmarks/cache.py [--rows 24] [--sizes 50000 400000] [--batch 8] [--ctx 256]
+
+One run prints, for the embedded SmolLM2-135M-Instruct at layers.15 (the shipped SAE when present,
+else a random TopK SAE of the same shape: d_sae 4608, k 32):
+  1. tokens/s over the same rows of: a bare transformers forward of the whole model, a bare forward
+     stopped at the hookpoint (a hook that raises), and the full predict loop (Trainer + LatentCacheModule
+     + LatentShardWriter + LatentStatistics, final flush and manifest included), as ratios;
+  2. peak RSS of a complete predict run (fresh subprocess each) at two n_tokens, and the growth;
+  3. bytes on disk per nonzero (whole cache folder, and shards only).
+The first batch of each timed method is a warm-up and is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+MODEL = "embedded:SmolLM2-135M-Instruct"
+HOOKPOINT = "layers.15"
+SHIPPED = REPO / "autointerp" / "assets" / "smollm2-135m-instruct-topk"
+
+
+def sparse_model_dir(tmp: Path) -> tuple[str, str]:
+    """The shipped SAE, or a random sparsify-layout TopK SAE (576 -> 4608, k 32) written to `tmp`."""
+    if (SHIPPED / HOOKPOINT / "cfg.json").is_file():
+        return str(SHIPPED), "shipped SAE"
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(0)
+    d_in, d_sae = 576, 4608
+    folder = tmp / "sae" / HOOKPOINT
+    folder.mkdir(parents=True)
+    save_file({"encoder.weight": torch.randn(d_sae, d_in, generator=g) / d_in**0.5, "encoder.bias": torch.zeros(d_sae),
+               "W_dec": torch.randn(d_sae, d_in, generator=g) / d_sae**0.5, "b_dec": torch.zeros(d_in)},
+              str(folder / "sae.safetensors"))
+    (folder / "cfg.json").write_text(json.dumps({"k": 32, "num_latents": d_sae, "d_in": d_in}))
+    return str(tmp / "sae"), "random TopK SAE (576 -> 4608, k 32; no shipped SAE yet)"
+
+
+def datamodule(n_tokens: int, batch: int, ctx: int):
+    """The quickstart's data: the embedded corpus (whole train split, so 400k tokens fit)."""
+    from autointerp.data import TokenizedTextDataModule
+
+    return TokenizedTextDataModule(MODEL, "embedded:gensim", dataset_split="train", dataset_column="text",
+                                   cache_ctx_len=ctx, n_tokens=n_tokens, batch_size=batch)
+
+
+def time_batches(fn, batches: list[torch.Tensor]) -> float:
+    """tokens/s of fn over batches[1:] (batch 0 warms up)."""
+    fn(batches[0])
+    start = time.perf_counter()
+    for ids in batches[1:]:
+        fn(ids)
+    return sum(b.numel() for b in batches[1:]) / (time.perf_counter() - start)
+
+
+class _StopAtHookpoint(Exception):
+    pass
+
+
+def bare_forwards(batches: list[torch.Tensor]) -> tuple[float, float]:
+    """tokens/s of the whole model, and of a forward stopped at the hookpoint by a raising hook."""
+    from autointerp.models.subject import load_subject
+
+    model, _ = load_subject(MODEL)
+
+    def whole(ids):
+        with torch.no_grad():
+            model(input_ids=ids, use_cache=False)
+
+    def to_hookpoint(ids):
+        try:
+            with torch.no_grad():
+                model(input_ids=ids, use_cache=False)
+        except _StopAtHookpoint:
+            pass
+
+    def stop(module, args, output):
+        raise _StopAtHookpoint
+
+    whole_tps = time_batches(whole, batches)
+    handle = model.model.layers[int(HOOKPOINT.split(".")[1])].register_forward_hook(stop)
+    hook_tps = time_batches(to_hookpoint, batches)
+    handle.remove()
+    return whole_tps, hook_tps
+
+
+def predict(sae: str, out: Path, loader_or_data, timer=None) -> dict:
+    """A complete predict run (Trainer, module, writer, statistics); returns the manifest."""
+    from lightning.pytorch import Trainer
+
+    from autointerp.models.cache_module import LatentCacheModule
+    from callbacks.latent_statistics import LatentStatistics
+    from callbacks.shard_writer import LatentShardWriter
+
+    callbacks = [LatentShardWriter(str(out)), LatentStatistics()] + ([timer] if timer else [])
+    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, callbacks=callbacks)
+    module = LatentCacheModule(MODEL, sae, [HOOKPOINT])
+    if isinstance(loader_or_data, torch.utils.data.DataLoader):
+        trainer.predict(module, loader_or_data, return_predictions=False)
+    else:
+        trainer.predict(module, datamodule=loader_or_data, return_predictions=False)
+    return json.loads((out / "manifest.json").read_text())
+
+
+def predict_throughput(sae: str, batches: list[torch.Tensor], out: Path) -> float:
+    """tokens/s of the predict loop from the start of batch 1 to the manifest being written."""
+    from lightning.pytorch import Callback
+    from torch.utils.data import DataLoader
+
+    class Timer(Callback):
+        def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+            if batch_idx == 1:
+                self.start = time.perf_counter()
+
+        def on_predict_end(self, trainer, pl_module):
+            self.end = time.perf_counter()  # runs after the writer's on_predict_end (callback order)
+
+    rows = torch.cat(batches)
+    items = [{"input_ids": ids, "row": torch.tensor(i)} for i, ids in enumerate(rows)]
+    timer = Timer()
+    predict(sae, out, DataLoader(items, batch_size=len(batches[0])), timer)
+    return sum(b.numel() for b in batches[1:]) / (timer.end - timer.start)
+
+
+def child(n_tokens: int, sae: str, out: str, batch: int, ctx: int) -> None:
+    """One complete predict run at n_tokens; prints its peak RSS (MiB) and the cache size as JSON."""
+    manifest = predict(sae, Path(out), datamodule(n_tokens, batch, ctx))
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rss_mib": rss_mib, "manifest": manifest}))
+
+
+def disk_figures(folder: Path, manifest: dict) -> dict:
+    """Bytes per nonzero, whole folder and shards only."""
+    nnz = sum(h["nnz"] for h in manifest["per_hookpoint"].values())
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    shards = sum((folder / s).stat().st_size for h in manifest["per_hookpoint"].values() for s in h["shards"])
+    return {"nnz": nnz, "bytes_per_nnz_all": total / nnz, "bytes_per_nnz_shards": shards / nnz, "total_mib": total / 2**20}
+
+
+def main() -> None:
+    """Run all three measurements and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=24, help="rows timed per method (the first batch warms up)")
+    parser.add_argument("--sizes", type=int, nargs=2, default=[50_000, 400_000], help="n_tokens of the two RSS runs")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--ctx", type=int, default=256)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--sae", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.sae, args.out, args.batch, args.ctx)
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    sae, sae_note = sparse_model_dir(tmp)
+    print(f"model {MODEL} at {HOOKPOINT}, {sae_note}; batch {args.batch} x ctx {args.ctx}; torch threads {torch.get_num_threads()}")
+
+    data = datamodule(args.rows * args.ctx, args.batch, args.ctx)
+    data.setup("predict")
+    batches = list(data.tokens.long().split(args.batch))
+    whole, hook = bare_forwards(batches)
+    pred = predict_throughput(sae, batches, tmp / "throughput")
+    print(f"\n1. throughput over {args.rows} rows ({(args.rows - args.batch) * args.ctx} timed tokens)")
+    print(f"   bare forward, whole model:        {whole:8.0f} tokens/s   (1.00x)")
+    print(f"   bare forward, stopped at {HOOKPOINT}: {hook:8.0f} tokens/s   ({hook / whole:.2f}x whole)")
+    print(f"   predict loop (module+writer+stats): {pred:6.0f} tokens/s   ({pred / hook:.2f}x to-hookpoint, {pred / whole:.2f}x whole)")
+
+    rss = {}
+    for n in args.sizes:
+        out = tmp / f"rss-{n}"
+        cmd = [sys.executable, __file__, "--child", str(n), "--sae", sae, "--out", str(out), "--batch", str(args.batch),
+               "--ctx", str(args.ctx)]
+        result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        rss[n] = (result["rss_mib"], result["manifest"], out)
+    (small, _, _), (large, manifest, folder) = rss[args.sizes[0]], rss[args.sizes[1]]
+    print(f"\n2. peak RSS of a complete predict run (fresh process each)")
+    for n, (mib, m, _) in rss.items():
+        print(f"   n_tokens {n:>8,}: {mib:8.1f} MiB   ({m['n_tokens']:,} tokens cached)")
+    print(f"   growth: {100 * (large / small - 1):+.1f}%")
+
+    disk = disk_figures(folder, manifest)
+    print(f"\n3. disk ({args.sizes[1]:,} tokens, {disk['nnz']:,} nonzeros, {disk['total_mib']:.1f} MiB)")
+    print(f"   bytes per nonzero: {disk['bytes_per_nnz_all']:.3f} (whole folder), {disk['bytes_per_nnz_shards']:.3f} (shards only)")
+
+
+if __name__ == "__main__":
+    main()
