@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from autointerp.models.gguf_cache import load_gguf_model, load_gguf_tokenizer, user_cache_dir
+
+__all__ = ["embedded_gguf_path", "load_subject", "load_tokenizer", "resolve_model_source", "user_cache_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,38 +56,6 @@ def resolve_model_source(model: str) -> tuple[str, dict[str, Any]]:
     return model, {}
 
 
-def user_cache_dir() -> Path:
-    """autointerp's cache folder: `$AUTOINTERP_CACHE`, else `~/.cache/autointerp`."""
-    return Path(os.environ.get("AUTOINTERP_CACHE") or Path.home() / ".cache" / "autointerp")
-
-
-def _gguf_tokenizer_dir(gguf: Path) -> Path:
-    """Cache folder of a GGUF file's converted tokenizer, keyed by the file's name, size and mtime."""
-    stat = gguf.stat()
-    return user_cache_dir() / "tokenizers" / f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}"
-
-
-def _load_gguf_tokenizer(gguf: Path):
-    """Converting a GGUF vocabulary takes seconds; convert once, then load the saved fast tokenizer."""
-    from transformers import AutoTokenizer
-
-    cached = _gguf_tokenizer_dir(gguf)
-    if (cached / "tokenizer.json").is_file():
-        return AutoTokenizer.from_pretrained(str(cached))
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    tmp = None
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{cached.name}.", dir=cached.parent))
-        tokenizer.save_pretrained(str(tmp))
-        os.replace(tmp, cached)  # atomic; loses harmlessly to a concurrent writer
-    except OSError as err:
-        logger.info("did not cache the tokenizer of %s: %s", gguf, err)
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return tokenizer
-
-
 @functools.lru_cache(maxsize=8)
 def load_tokenizer(model: str):
     """The tokenizer of `model` (same strings as `load_subject`); cached within the process, and a
@@ -96,7 +65,7 @@ def load_tokenizer(model: str):
     source, kwargs = resolve_model_source(model)
     start = time.perf_counter()
     if "gguf_file" in kwargs:
-        tokenizer = _load_gguf_tokenizer(Path(source) / kwargs["gguf_file"])
+        tokenizer = load_gguf_tokenizer(Path(source) / kwargs["gguf_file"])
     else:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     logger.info("loaded tokenizer of %s in %.2f s", model, time.perf_counter() - start)
@@ -104,7 +73,9 @@ def load_tokenizer(model: str):
 
 
 def load_subject(model: str, *, dtype=None, device: str = "cpu"):
-    """Load `(model, tokenizer)` in eval mode; `dtype` is a torch dtype or its name (None: float32)."""
+    """Load `(model, tokenizer)` in eval mode; `dtype` is a torch dtype or its name (None: float32).
+
+    A GGUF is dequantized once and its float32 weights kept under `user_cache_dir()/models`."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -114,7 +85,10 @@ def load_subject(model: str, *, dtype=None, device: str = "cpu"):
             raise ValueError(f"dtype: {dtype!r} is not a torch dtype name")
         dtype = getattr(torch, dtype)
     start = time.perf_counter()
-    subject = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32, **kwargs)
+    if "gguf_file" in kwargs:
+        subject = load_gguf_model(Path(source) / kwargs["gguf_file"], dtype or torch.float32)
+    else:
+        subject = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32, **kwargs)
     subject.to(device).eval()
     logger.info("loaded %s in %.2f s", model, time.perf_counter() - start)
     return subject, load_tokenizer(model)
