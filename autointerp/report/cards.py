@@ -1,9 +1,9 @@
 """Turn one latent's files into the compact dict the page's script renders as a card.
 
-The page embeds every card once as JSON. To keep 1,000 latents small, token strings go into one
-shared table (`Strings`) and cards carry indices; each card keeps the strongest activating and a
-few non-activating examples plus every example a scorer got wrong, and says how many it left out.
-The histogram and the mistake counts are computed here from all examples, not only the kept ones.
+The page embeds every card once as JSON. To keep 1,000 latents small, each card keeps the
+strongest activating and a few non-activating examples plus every example a scorer got wrong, and
+says how many it left out. The histogram and the mistake counts are computed here from all
+examples, not only the kept ones.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from autointerp.report.load import LatentData
+from autointerp.report.load import LatentData, LatentFiles, read_latent
 
 PRIMARY_METRICS = ("balanced_accuracy", "auroc", "correlation", "f1", "accuracy")
 """The headline metric of a scorer: the first of these it reports, else its first metric."""
@@ -41,27 +41,6 @@ def _round(value: Any) -> float:
     """Four significant digits: plenty for shading and hover text, small in JSON."""
     x = _number(value) or 0.0
     return 0.0 if x == 0 else float(f"{x:.4g}")
-
-
-class Strings:
-    """A table of distinct strings; cards refer to token strings by position."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-        self._index: dict[str, int] = {}
-
-    def ids(self, texts: list) -> list[int]:
-        """The positions of many strings (the hot path: every token of every kept example)."""
-        index = self._index
-        return [index[t] if t in index else self.id(t) for t in map(str, texts)]
-
-    def id(self, text: str) -> int:
-        """The position of `text`, added on first use."""
-        found = self._index.get(text)
-        if found is None:
-            found = self._index[text] = len(self.items)
-            self.items.append(text)
-        return found
 
 
 def _mistakes(scores: dict[str, dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[str, str]], dict[str, dict]]:
@@ -113,11 +92,11 @@ def _histogram(arrays: list[np.ndarray]) -> dict[str, Any]:
     return {"lo": _round(lo), "hi": _round(hi), "counts": np.bincount(bins, minlength=HIST_BINS).tolist()}
 
 
-def _example(ex: dict[str, Any], strings: Strings, marks: dict, acts: np.ndarray | None) -> dict[str, Any]:
-    """One example in card form: role, location, token string ids, activations, scorer marks."""
+def _example(ex: dict[str, Any], marks: dict, acts: np.ndarray | None) -> dict[str, Any]:
+    """One example in card form: role, location, token strings, activations, scorer marks."""
     tokens = ex.get("str_tokens") or [f"#{t}" for t in ex.get("tokens") or []]
     row, start = int(ex.get("row", -1)), int(ex.get("start", -1))
-    out: dict[str, Any] = {"k": ex.get("role", ""), "r": row, "s": start, "t": strings.ids(tokens)}
+    out: dict[str, Any] = {"k": ex.get("role", ""), "r": row, "s": start, "t": [str(t) for t in tokens]}
     if acts is not None:
         out["a"] = [float(f"{x:.4g}") if x else 0 for x in acts.tolist()]
         out["q"] = ex.get("quantile")
@@ -146,7 +125,7 @@ def _scores(scores: dict[str, dict[str, Any]], counts: dict[str, dict]) -> dict[
     return out
 
 
-def latent_card(latent: LatentData, strings: Strings, max_activating: int, max_non_activating: int) -> dict[str, Any]:
+def latent_card(latent: LatentData, max_activating: int, max_non_activating: int) -> dict[str, Any]:
     """The compact card of one latent (see the module docstring)."""
     record = latent.record or {}
     activating = list(record.get("train") or []) + list(record.get("test") or [])
@@ -165,7 +144,13 @@ def latent_card(latent: LatentData, strings: Strings, max_activating: int, max_n
         "nnz": record.get("n_nonzero"), "top": record.get("top_output_tokens"),
         "short": record.get("negative_shortfall") or 0, "rec": bool(latent.record),
         "sc": _scores(latent.scores, counts), "h": _histogram(acts),
-        "act": [_example(activating[i], strings, marks, acts[i]) for i in keep_act],
-        "non": [_example(non_activating[i], strings, marks, None) for i in keep_non],
+        "act": [_example(activating[i], marks, acts[i]) for i in keep_act],
+        "non": [_example(non_activating[i], marks, None) for i in keep_non],
         "nact": len(activating), "nnon": len(non_activating),
     }
+
+
+def card_job(files: LatentFiles, max_activating: int, max_non_activating: int) -> tuple[dict[str, Any], list[str]]:
+    """Read one latent and build its card (runs in a worker process for large runs)."""
+    latent, problems = read_latent(files)
+    return latent_card(latent, max_activating, max_non_activating), problems

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,15 +42,31 @@ class LatentData:
 
 
 @dataclass
+class LatentFiles:
+    """Where one latent's files are; nothing is read until `read_latent`."""
+
+    hookpoint: str
+    index: int
+    explanation: Path | None = None
+    scores: dict[str, Path] = field(default_factory=dict)
+    """Scorer name -> its result file."""
+
+    @property
+    def key(self) -> LatentKey:
+        """(hookpoint, index)."""
+        return (self.hookpoint, self.index)
+
+
+@dataclass
 class RunData:
-    """A run folder read into memory."""
+    """A run folder: summary and config read, latents listed (read one at a time, on demand)."""
 
     run_dir: Path
     summary: dict[str, Any] = field(default_factory=dict)
     """`summary.json`, or {} when it is missing."""
     run_config: dict[str, Any] = field(default_factory=dict)
-    latents: list[LatentData] = field(default_factory=list)
-    """Sorted by (hookpoint, index)."""
+    files: list[LatentFiles] = field(default_factory=list)
+    """One entry per latent with any file, sorted by (hookpoint, index)."""
     problems: list[str] = field(default_factory=list)
     """Human-readable notes about files that were missing or unreadable."""
 
@@ -62,9 +79,16 @@ class RunData:
     def scorers(self) -> list[str]:
         """Scorers named by the summary, then any others found on disk, in first-seen order."""
         names = [str(s) for s in self.summary.get("scorers") or []]
-        for latent in self.latents:
-            names.extend(s for s in latent.scores if s not in names)
+        for files in self.files:
+            names.extend(files.scores)
         return list(dict.fromkeys(names))
+
+    def latents(self) -> Iterator[LatentData]:
+        """Read the latents one at a time (records are large: never all held at once)."""
+        for files in self.files:
+            latent, problems = read_latent(files)
+            self.problems.extend(problems)
+            yield latent
 
 
 def parse_json(data: bytes) -> Any:
@@ -103,55 +127,47 @@ def _latent_files(root: Path) -> list[tuple[str, int, Path]]:
     return found
 
 
-def _latent(latents: dict[LatentKey, LatentData], hookpoint: str, index: int) -> LatentData:
-    """The entry for a latent, created on first sight."""
-    key = (hookpoint, index)
-    if key not in latents:
-        latents[key] = LatentData(hookpoint, index)
-    return latents[key]
-
-
-def _load_explanations(run_dir: Path, latents: dict[LatentKey, LatentData], problems: list[str]) -> None:
-    """Fill explanations, errors and records from `explanations/<hookpoint>/<latent>.json`."""
-    for hookpoint, index, path in _latent_files(run_dir / "explanations"):
-        data = _read_json(path, problems)
-        if not isinstance(data, dict):
-            continue
-        latent = _latent(latents, hookpoint, index)
-        explanation = data.get("explanation")
+def read_latent(files: LatentFiles) -> tuple[LatentData, list[str]]:
+    """Read one latent's explanation file and score files; unreadable files become notes."""
+    problems: list[str] = []
+    latent = LatentData(files.hookpoint, files.index)
+    data = _read_json(files.explanation, problems) if files.explanation else None
+    if isinstance(data, dict):
+        explanation, record = data.get("explanation"), data.get("record")
         latent.explanation = explanation if isinstance(explanation, dict) else None
         latent.error = data.get("error")
-        record = data.get("record")
         latent.record = record if isinstance(record, dict) else None
+    for scorer, path in files.scores.items():
+        result = _read_json(path, problems)
+        if isinstance(result, dict):
+            latent.scores[scorer] = result
+    return latent, problems
 
 
-def _load_scores(run_dir: Path, latents: dict[LatentKey, LatentData], problems: list[str]) -> None:
-    """Fill per-scorer results from `scores/<scorer>/<hookpoint>/<latent>.json`."""
+def list_latent_files(run_dir: Path) -> list[LatentFiles]:
+    """Every latent with an explanation file or a score file, sorted by (hookpoint, index)."""
+    found: dict[LatentKey, LatentFiles] = {}
+    for hookpoint, index, path in _latent_files(run_dir / "explanations"):
+        found.setdefault((hookpoint, index), LatentFiles(hookpoint, index)).explanation = path
     scores_dir = run_dir / "scores"
-    if not scores_dir.is_dir():
-        return
-    for scorer_dir in sorted(p for p in scores_dir.iterdir() if p.is_dir()):
+    for scorer_dir in sorted(p for p in scores_dir.iterdir() if p.is_dir()) if scores_dir.is_dir() else []:
         for hookpoint, index, path in _latent_files(scorer_dir):
-            data = _read_json(path, problems)
-            if isinstance(data, dict):
-                _latent(latents, hookpoint, index).scores[scorer_dir.name] = data
+            found.setdefault((hookpoint, index), LatentFiles(hookpoint, index)).scores[scorer_dir.name] = path
+    return [found[k] for k in sorted(found)]
 
 
 def load_run(run_dir: str | Path) -> RunData:
-    """Read a run folder; raises only when the folder itself does not exist."""
+    """Read a run folder's summary and config and list its latents; raises only when the folder is missing."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} does not exist (check --name and --results_dir)")
     problems: list[str] = []
     summary = _read_json(run_dir / "summary.json", problems)
     run_config = _read_json(run_dir / "run_config.json", problems)
-    latents: dict[LatentKey, LatentData] = {}
-    _load_explanations(run_dir, latents, problems)
-    _load_scores(run_dir, latents, problems)
     return RunData(
         run_dir=run_dir,
         summary=summary if isinstance(summary, dict) else {},
         run_config=run_config if isinstance(run_config, dict) else {},
-        latents=[latents[k] for k in sorted(latents)],
+        files=list_latent_files(run_dir),
         problems=problems,
     )

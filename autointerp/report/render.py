@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import math
+import multiprocessing
+import os
 import re
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from autointerp.latents.format import atomic_write_bytes
-from autointerp.report.cards import Strings, latent_card
+from autointerp.report.cards import card_job
 from autointerp.report.load import RunData, load_run
 from autointerp.report.plots import histograms_svg, scatter_svg, xml_escape
 from autointerp.report.summary import summary_html
@@ -36,12 +40,30 @@ def _static(name: str) -> str:
     return resources.files("autointerp.report").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def page_data(run: RunData, max_activating: int = MAX_ACTIVATING, max_non_activating: int = MAX_NON_ACTIVATING) -> dict[str, Any]:
-    """The JSON the page script reads: scorers, hookpoints, the string table and one card per latent."""
-    strings = Strings()
-    cards = [latent_card(lat, strings, max_activating, max_non_activating) for lat in run.latents]
-    return {"name": run.name, "scorers": run.scorers, "hookpoints": sorted({c["hp"] for c in cards}),
-            "strings": strings.items, "latents": cards}
+PARALLEL_FROM = 200
+"""Runs with at least this many latents read and build their cards in worker processes."""
+
+
+def _cards(run: RunData, max_activating: int, max_non_activating: int, workers: int) -> list[dict[str, Any]]:
+    """One card per latent, in `run.files` order; reading and parsing dominate, so large runs use processes."""
+    job = partial(card_job, max_activating=max_activating, max_non_activating=max_non_activating)
+    if workers > 1 and len(run.files) >= PARALLEL_FROM:
+        context = multiprocessing.get_context("spawn")  # safe in a threaded caller, unlike fork
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = list(pool.map(job, run.files, chunksize=max(1, len(run.files) // (8 * workers))))
+    else:
+        results = [job(files) for files in run.files]
+    for _, problems in results:
+        run.problems.extend(problems)
+    return [card for card, _ in results]
+
+
+def page_data(run: RunData, max_activating: int = MAX_ACTIVATING, max_non_activating: int = MAX_NON_ACTIVATING,
+              workers: int | None = None) -> dict[str, Any]:
+    """The JSON the page script reads: scorers, hookpoints and one card per latent."""
+    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    cards = _cards(run, max_activating, max_non_activating, workers)
+    return {"name": run.name, "scorers": run.scorers, "hookpoints": sorted({c["hp"] for c in cards}), "latents": cards}
 
 
 def headline_scores(cards: list[dict[str, Any]], scorer: str) -> tuple[str | None, list[tuple[dict, float]]]:
@@ -109,22 +131,25 @@ def render_html(run: RunData, plots: dict[str, str] | None = None, data: dict[st
     return _fill(_static("template.html"), {
         "TITLE": xml_escape(f"autointerp report: {run.name}"),
         "CSS": _static("report.css"),
-        "SUMMARY": summary_html(run),
+        "SUMMARY": summary_html(run, data["latents"]),
         "PLOTS": figures,
         "DATA": embed_json(data),
         "JS": _static("report.js"),
     })
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write `<run_dir>/report.html` and `<run_dir>/plots/*.svg`; returns the report's path."""
+def write_report(run_dir: str | Path, workers: int | None = None) -> Path:
+    """Write `<run_dir>/report.html` and `<run_dir>/plots/*.svg`; returns the report's path.
+
+    `workers`: processes that read the latents of large runs (default: up to 4, one per CPU).
+    """
     run = load_run(run_dir)
-    data = page_data(run)
+    data = page_data(run, workers=workers)
     plots = make_plots(data)
     for stem, svg in plots.items():
         atomic_write_bytes(run.run_dir / "plots" / f"{stem}.svg", lambda tmp, svg=svg: Path(tmp).write_text(svg, encoding="utf-8"))
     path = run.run_dir / "report.html"
     html = render_html(run, plots, data)
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
-    logger.info("report: wrote %s (%d latents, %d plots)", path, len(run.latents), len(plots))
+    logger.info("report: wrote %s (%d latents, %d plots)", path, len(data["latents"]), len(plots))
     return path

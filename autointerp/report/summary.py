@@ -36,23 +36,23 @@ def _section(title: str, body: str, ident: str) -> str:
     return f'<section class="block" id="{ident}"><h2>{esc(title)}</h2>{body}</section>'
 
 
-def header_html(run: RunData) -> str:
+def header_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     """Run name and what produced it."""
     s = run.summary
     facts = [("model", s.get("model")), ("sparse model", s.get("sparse_model")),
              ("explainer", " · ".join(str(x) for x in (s.get("explainer"), s.get("explainer_model")) if x)),
-             ("hookpoints", ", ".join(map(str, s.get("hookpoints") or sorted({lat.hookpoint for lat in run.latents})))),
+             ("hookpoints", ", ".join(map(str, s.get("hookpoints") or sorted({c["hp"] for c in cards})))),
              ("scorers", ", ".join(run.scorers))]
     items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts if v)
     return f'<header><h1>{esc(run.name)}</h1><dl class="facts">{items}</dl></header>'
 
 
-def counts_html(run: RunData) -> str:
+def counts_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     """Tiles for latents, explained, failed, skipped, unparseable."""
     counts = dict(run.summary.get("counts") or {})
-    counts.setdefault("latents", len(run.latents))
-    counts.setdefault("explained", sum(1 for lat in run.latents if lat.explanation))
-    counts.setdefault("failed", sum(1 for lat in run.latents if lat.error))
+    counts.setdefault("latents", len(cards))
+    counts.setdefault("explained", sum(1 for c in cards if c["x"] is not None))
+    counts.setdefault("failed", sum(1 for c in cards if c["err"]))
     tiles = "".join(f'<div class="tile"><b>{_num(v)}</b><span>{esc(k)}</span></div>' for k, v in counts.items())
     return f'<div class="tiles">{tiles}</div>'
 
@@ -118,9 +118,9 @@ def cache_html(run: RunData) -> str:
     return html or '<p class="note">no cache statistics recorded</p>'
 
 
-def failures_html(run: RunData) -> str:
+def failures_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     """Failed latents with their errors, skipped latents, and files the report could not read."""
-    errors = {(lat.hookpoint, lat.index): lat.error for lat in run.latents if lat.error}
+    errors = {(c["hp"], c["i"]): c["err"] for c in cards if c["err"]}
     failed = run.summary.get("failed") or {}
     for hp, indices in failed.items():
         for i in indices or []:
@@ -139,15 +139,15 @@ def failures_html(run: RunData) -> str:
     return "".join(parts) or '<p class="note">no failures, nothing skipped</p>'
 
 
-def summary_html(run: RunData) -> str:
-    """The whole summary section."""
+def summary_html(run: RunData, cards: list[dict[str, Any]]) -> str:
+    """The whole summary section; `cards` fill in what the summary lacks (counts, failures)."""
     return "".join([
-        header_html(run),
-        counts_html(run),
+        header_html(run, cards),
+        counts_html(run, cards),
         _section("Scores", metrics_html(run), "scores"),
         '<div class="columns">',
         _section("Cost and time", usage_html(run), "usage"),
         _section("Cache", cache_html(run), "cache"),
-        _section("Failures and skipped latents", failures_html(run), "failures"),
+        _section("Failures and skipped latents", failures_html(run, cards), "failures"),
         "</div>",
     ])

@@ -12,10 +12,11 @@ from .runs import RunSpec, make_run
 def test_reads_every_latent_with_its_scores(tmp_path):
     written = make_run(tmp_path / "run", RunSpec(latents_per_hookpoint=3))
     run = load_run(tmp_path / "run")
-    assert [lat.key for lat in run.latents] == sorted(written)
+    latents = list(run.latents())
+    assert [lat.key for lat in latents] == [f.key for f in run.files] == sorted(written)
     assert run.scorers == ["detection", "fuzz"]
     assert run.name == "run" and run.problems == []
-    for lat in run.latents:
+    for lat in latents:
         assert {s: r["metrics"]["balanced_accuracy"] for s, r in lat.scores.items()} == written[lat.key]
         assert lat.explanation["text"] and lat.record["latent"] == {"hookpoint": lat.hookpoint, "index": lat.index}
 
@@ -27,7 +28,7 @@ def test_tolerates_failures_gaps_and_broken_files(tmp_path):
     (run_dir / "scores" / "detection" / "layers.5" / "0.json").write_text("{not json")
     (run_dir / "scores" / "detection" / "layers.5" / "notes.txt").write_text("ignored")
     run = load_run(run_dir)
-    by_key = {lat.key: lat for lat in run.latents}
+    by_key = {lat.key: lat for lat in run.latents()}
     assert len(by_key) == 6 and run.summary == {}
     failed = by_key[("layers.3", 1)]
     assert failed.explanation is None and failed.error and failed.scores == {}

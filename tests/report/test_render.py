@@ -102,3 +102,18 @@ def test_report_command_imports_no_heavy_library():
             "heavy = [m for m in ('torch', 'lightning', 'mlflow', 'transformers') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_worker_processes_build_the_same_cards(tmp_path, monkeypatch):
+    from autointerp.report import render
+    from autointerp.report.load import load_run
+
+    run_dir = tmp_path / "run"
+    make_run(run_dir, RunSpec(latents_per_hookpoint=3, failed={("layers.3", 1)}))
+    (run_dir / "scores" / "fuzz" / "layers.5" / "2.json").write_text("[broken")
+    serial_run, pooled_run = load_run(run_dir), load_run(run_dir)
+    serial = render.page_data(serial_run, workers=1)
+    monkeypatch.setattr(render, "PARALLEL_FROM", 1)
+    pooled = render.page_data(pooled_run, workers=2)
+    assert pooled == serial and len(pooled["latents"]) == 6
+    assert pooled_run.problems == serial_run.problems and "2.json could not be read" in pooled_run.problems[-1]

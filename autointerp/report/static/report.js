@@ -26,7 +26,6 @@
   }
 
   var data = JSON.parse(document.getElementById("report-data").textContent);
-  var strings = data.strings;
   var cards = data.latents;
 
   // ---- sort keys: latent order, firing rate, max activation, then every scorer metric ----
@@ -124,8 +123,8 @@
     var row = el("div", "ex");
     var where = ex.k + (ex.q !== null && ex.q !== undefined ? " q" + ex.q : "") + " · row " + ex.r + ":" + ex.s;
     row.appendChild(el("span", "where", where));
-    ex.t.forEach(function (id, j) {
-      var text = strings[id], tok = el("span", "tok", text.replace(/\n/g, "↵"));
+    ex.t.forEach(function (text, j) {
+      var tok = el("span", "tok", text.replace(/\n/g, "↵"));
       var a = ex.a ? ex.a[j] : 0;
       if (a > 0 && scale > 0) tok.style.backgroundColor = "rgba(249,115,22," + Math.min(1, a / scale).toFixed(3) + ")";
       tok.title = JSON.stringify(text) + "  activation " + (ex.a ? fmt(a, 4) : "0");
