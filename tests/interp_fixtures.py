@@ -125,7 +125,19 @@ class ScriptedClient(Client):
                        response_format=None, sample=0) -> Response:
         """A reply computed from the prompt."""
         self.calls.append({"messages": messages, "max_tokens": max_tokens, "logprobs": logprobs,
-                           "top_logprobs": top_logprobs, "temperature": temperature})
+                           "top_logprobs": top_logprobs, "temperature": temperature,
+                           "response_format": response_format})
+        reply = self._answer(messages, logprobs)
+        if response_format is not None and self.mode in ("truth", "no"):  # the shape the schema asks for
+            name = response_format["json_schema"]["name"]
+            value = json.loads(reply.text) if name != "explanation" else reply.text.split(": ", 1)[1]
+            key = {"verdicts": "answers", "choice": "odd_one_out", "explanation": "explanation"}.get(name)
+            reply.text = json.dumps({key: value} if key else value)
+            reply.logprobs = None
+        return reply
+
+    def _answer(self, messages, logprobs: bool) -> Response:
+        """The reply in its free-text form."""
         if self.mode == "fail":
             raise LLMError("scripted failure")
         prompt = messages[-1]["content"]

@@ -7,6 +7,7 @@ in how strictly the reply is parsed (chain-of-thought must end on a marked line)
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -26,6 +27,7 @@ from autointerp.explainers.formatting import (
     render,
 )
 from autointerp.records import ActivatingExample, Explanation, LatentRecord
+from autointerp.scorers.schemas import explanation_format
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,9 @@ def parse_explanation(text: str, *, require_marker: bool) -> str:
 
     Raises ExplanationError when nothing usable is there.
     """
+    structured = _json_explanation(text)
+    if structured is not None:
+        return structured
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     for line in reversed(lines):
         match = _MARKER_LINE.match(line)
@@ -51,6 +56,16 @@ def parse_explanation(text: str, *, require_marker: bool) -> str:
     if not require_marker and len(lines) == 1 and len(lines[0]) <= MAX_BARE_REPLY:
         return lines[0].strip("*_\"'` ").strip()
     raise ExplanationError(f"no 'Explanation:' line in the reply: {text[:200]!r}")
+
+
+def _json_explanation(text: str) -> str | None:
+    """The non-empty "explanation" field of a reply that is one JSON object (structured replies)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    answer = value.get("explanation") if isinstance(value, dict) else None
+    return answer.strip() if isinstance(answer, str) and answer.strip() else None
 
 
 class DefaultExplainer(Explainer):
@@ -73,6 +88,7 @@ class DefaultExplainer(Explainer):
         prompt_template: str | None = None,
         max_tokens: int = 256,
         temperature: float = 0.0,
+        structured: bool = False,
     ) -> None:
         """Settings only; `client` is used when `explain` gets none, `tokenizer` decodes bare token ids.
 
@@ -86,6 +102,8 @@ class DefaultExplainer(Explainer):
             prompt_template: path of a file replacing the user-message template.
             max_tokens: most tokens the explainer LLM may write.
             temperature: the explainer LLM's sampling temperature.
+            structured: constrain the reply with a JSON schema ({"explanation": ...}, with
+                "reasoning" first for chain-of-thought); for servers that support it and small models.
         """
         if max_examples < 1:
             raise ValueError(f"max_examples must be at least 1, got {max_examples}")
@@ -103,6 +121,7 @@ class DefaultExplainer(Explainer):
         self.output = output
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.structured = structured
         self.template = load_template(prompt_template, self._template, FIELDS, "prompt_template")
 
     def build_messages(self, record: LatentRecord) -> list[Message]:
@@ -161,7 +180,9 @@ class DefaultExplainer(Explainer):
         if client is None:
             raise ValueError("no client: pass one to explain() or to the explainer's constructor")
         messages = self.build_messages(record)
-        response = await client.generate(messages, max_tokens=self.max_tokens, temperature=self.temperature)
+        fmt = explanation_format(reasoning=self._require_marker) if self.structured else None
+        response = await client.generate(messages, max_tokens=self.max_tokens, temperature=self.temperature,
+                                         response_format=fmt)
         return Explanation(
             latent=record.latent,
             text=self.parse(response.text),

@@ -18,6 +18,7 @@ from autointerp.records import Example, Explanation, LatentRecord, ScoredSample,
 from autointerp.scorers import prompts
 from autointerp.scorers.base import Scorer
 from autointerp.scorers.parsing import parse_verdicts, probability_yes, tokens_at, verdict_spans
+from autointerp.scorers.schemas import verdicts_format
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class ClassifierScorer(Scorer):
         prompt_template: str | None = None,
         max_tokens: int = 64,
         temperature: float = 0.0,
+        structured: bool = False,
     ) -> None:
         """Settings only.
 
@@ -83,6 +85,8 @@ class ClassifierScorer(Scorer):
             prompt_template: path of a file replacing the user-message template.
             max_tokens: most tokens the scorer LLM may write per prompt.
             temperature: the scorer LLM's sampling temperature.
+            structured: send a JSON schema (`response_format`) that constrains the reply; for
+                servers that support it (llama.cpp, vLLM, OpenAI) and small models.
         """
         if n_examples_per_prompt < 1:
             raise ValueError(f"n_examples_per_prompt must be at least 1, got {n_examples_per_prompt}")
@@ -97,6 +101,7 @@ class ClassifierScorer(Scorer):
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.structured = structured
         self.template = load_template(prompt_template, self._template, FIELDS, "prompt_template")
 
     @abstractmethod
@@ -124,8 +129,10 @@ class ClassifierScorer(Scorer):
         batches = self.batches(record)
         kwargs = {"max_tokens": self.max_tokens, "temperature": self.temperature, "logprobs": self.log_probs,
                   "top_logprobs": TOP_LOGPROBS if self.log_probs else 0}
-        replies = await asyncio.gather(
-            *(ask(client, self.build_messages(explanation.text, b), **kwargs) for b in batches))
+        replies = await asyncio.gather(*(
+            ask(client, self.build_messages(explanation.text, b), **kwargs,
+                response_format=verdicts_format(len(b)) if self.structured else None)
+            for b in batches))
         result = ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text)
         failures = [r for r in replies if isinstance(r, LLMError)]
         for batch, reply in zip(batches, replies):

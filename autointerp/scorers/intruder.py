@@ -20,6 +20,7 @@ from autointerp.scorers.base import Scorer
 from autointerp.scorers.classifier import Item, ask, latent_rng
 from autointerp.scorers.fuzz import decoy_positions
 from autointerp.scorers.parsing import parse_choice
+from autointerp.scorers.schemas import choice_format
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ class IntruderScorer(Scorer):
 
     def __init__(self, *, n_examples_per_prompt: int = 5, seed: int = 22, threshold: float = 0.0,
                  tokenizer: Any = None, prompt_template: str | None = None, max_tokens: int = 16,
-                 temperature: float = 0.0) -> None:
-        """Settings only; `n_examples_per_prompt` counts the intruder (at least 2)."""
+                 temperature: float = 0.0, structured: bool = False) -> None:
+        """Settings only; `n_examples_per_prompt` counts the intruder (at least 2); `structured`
+        constrains the reply with a JSON schema (as for the classifier scorers)."""
         if n_examples_per_prompt < 2:
             raise ValueError(f"n_examples_per_prompt must be at least 2, got {n_examples_per_prompt}")
         if not 0.0 <= threshold < 1.0:
@@ -46,6 +48,7 @@ class IntruderScorer(Scorer):
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.structured = structured
         self.template = load_template(prompt_template, prompts.INTRUDER, FIELDS, "prompt_template")
 
     def prompts_for(self, record: LatentRecord) -> list[tuple[list[Item], int]]:
@@ -86,7 +89,10 @@ class IntruderScorer(Scorer):
                             f"has {len(record.test)} and {len(record.negatives)}")
             return result
         kwargs = {"max_tokens": self.max_tokens, "temperature": self.temperature}
-        replies = await asyncio.gather(*(ask(client, self.build_messages(items), **kwargs) for items, _ in built))
+        replies = await asyncio.gather(*(
+            ask(client, self.build_messages(items), **kwargs,
+                response_format=choice_format(len(items)) if self.structured else None)
+            for items, _ in built))
         for (items, where), reply in zip(built, replies):
             result.samples.append(self._read(items, where, reply, result))
         failed = sum(isinstance(r, LLMError) for r in replies)

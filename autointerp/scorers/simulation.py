@@ -25,6 +25,7 @@ from autointerp.scorers import prompts
 from autointerp.scorers.base import Scorer
 from autointerp.scorers.classifier import TOP_LOGPROBS, Item, ask
 from autointerp.scorers.parsing import expected_value, parse_simulation, tokens_at
+from autointerp.scorers.schemas import simulation_format
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +38,16 @@ class SimulationScorer(Scorer):
     name = "simulation"
 
     def __init__(self, *, log_probs: bool = False, tokenizer: Any = None, prompt_template: str | None = None,
-                 max_tokens: int = 512, temperature: float = 0.0) -> None:
-        """Settings only; `log_probs` turns each predicted value into an expected value over 0-10."""
+                 max_tokens: int = 512, temperature: float = 0.0, structured: bool = False) -> None:
+        """Settings only; `log_probs` turns each predicted value into an expected value over 0-10;
+        `structured` constrains the reply with a JSON schema (as for the classifier scorers)."""
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         self.log_probs = log_probs
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.structured = structured
         self.template = load_template(prompt_template, prompts.SIMULATION, FIELDS, "prompt_template")
 
     def items(self, record: LatentRecord) -> list[Item]:
@@ -73,8 +76,10 @@ class SimulationScorer(Scorer):
         items = self.items(record)
         kwargs = {"max_tokens": self.max_tokens, "temperature": self.temperature, "logprobs": self.log_probs,
                   "top_logprobs": TOP_LOGPROBS if self.log_probs else 0}
-        replies = await asyncio.gather(*(ask(client, self.build_messages(explanation.text, it), **kwargs)
-                                         for it in items))
+        replies = await asyncio.gather(*(
+            ask(client, self.build_messages(explanation.text, it), **kwargs,
+                response_format=simulation_format(len(it.example.tokens)) if self.structured else None)
+            for it in items))
         result = ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text)
         result.samples = [self._read(it, reply, record, result) for it, reply in zip(items, replies)]
         failed = sum(isinstance(r, LLMError) for r in replies)

@@ -169,3 +169,15 @@ def test_mark_keeps_edge_whitespace_outside_the_delimiters():
     assert mark(["The", " cat", " sat", " down"], [1, 2]) == "The <<cat sat>> down"
     assert mark(["A", " ", "b"], [1]) == "A<< >>b"
     assert mark(["x", "y "], [1]) == "x<<y>> "
+
+
+@pytest.mark.parametrize("cls, keys", [(DefaultExplainer, ["explanation"]),
+                                       (ChainOfThoughtExplainer, ["reasoning", "explanation"])])
+def test_structured_explanations(cls, keys):
+    client = ScriptedClient("truth")
+    explanation = asyncio.run(cls(structured=True).explain(make_record(), client))
+    schema = client.calls[0]["response_format"]["json_schema"]["schema"]
+    assert schema["required"] == keys and explanation.text == "the word cat"
+    assert parse_explanation('{"reasoning": "all cats", "explanation": "cats"}', require_marker=True) == "cats"
+    with pytest.raises(ExplanationError):
+        parse_explanation('{"explanation": ""}', require_marker=True)

@@ -176,3 +176,21 @@ def test_custom_template_replaces_the_prompt(tmp_path):
     result = run(DetectionScorer(prompt_template=str(path)), make_record(), client)
     assert client.calls[0]["messages"][-1]["content"].startswith("Idea: the word cat\nExcerpt 1:")
     assert result.metrics["balanced_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("cls, schema, metric", [
+    (DetectionScorer, "verdicts", "balanced_accuracy"),
+    (FuzzScorer, "verdicts", "balanced_accuracy"),
+    (IntruderScorer, "choice", "accuracy"),
+    (SimulationScorer, "activations", "correlation"),
+])
+def test_structured_replies_send_a_schema_and_parse(cls, schema, metric):
+    client = ScriptedClient("truth")
+    structured = run(cls(structured=True), make_record(), client)
+    plain = run(cls(), make_record(), ScriptedClient("truth"))
+    assert all(c["response_format"]["json_schema"]["name"] == schema for c in client.calls)
+    assert structured.n_unparseable == 0 and structured.metrics[metric] == pytest.approx(plain.metrics[metric])
+    if schema == "verdicts":
+        sizes = sorted(c["response_format"]["json_schema"]["schema"]["properties"]["answers"]["maxItems"]
+                       for c in client.calls)
+        assert sizes == [5, 5, 5, 5]
