@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 
 import lightning as L
@@ -128,6 +129,7 @@ class SaeTrainingModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         """Move the subject model to our device."""
+        self._fit_start = time.perf_counter()
         self._load_subject().model.to(self.device)
 
     def on_train_start(self) -> None:
@@ -210,4 +212,5 @@ class SaeTrainingModule(L.LightningModule):
             folder = Path(self.hparams.save_dir) / self.hparams.hookpoint
             save_sparsify(self.sae, folder, self.hparams.save_dtype,
                           extra_cfg={"hookpoint": self.hparams.hookpoint, "model": self.hparams.model})
-            logger.info("saved the trained sparse coder to %s", folder)
+            elapsed = time.perf_counter() - getattr(self, "_fit_start", time.perf_counter())
+            logger.info("trained for %.0f s; saved the sparse coder to %s", elapsed, folder)
