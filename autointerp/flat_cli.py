@@ -62,12 +62,14 @@ def build_config(args: argparse.Namespace, available_gpus: int = 0) -> dict[str,
         raise SystemExit("--load_in_8bit needs a CUDA device (bitsandbytes 8-bit loading does not run on a CPU)")
     trainer = trainer_section(args, available_gpus)
     devices = trainer["devices"] if trainer["accelerator"] == "gpu" else 1
-    config: dict[str, Any] = {"name": args.name, "seed_everything": args.seed, "trainer": trainer}
+    config: dict[str, Any] = {
+        "name": args.name, "seed_everything": args.seed, "trainer": trainer,
+        "model": {"class_path": CACHE_MODULE, "init_args": {}}, "data": {}, "interpret": {},
+    }
     for flag in (*FLAGS, *EXTRA_FLAGS):
         value = getattr(args, flag.dest)
         if flag.target and (value is not None or flag.keep_none):
             _put(config, flag.target, value)
-    config["model"]["class_path"] = CACHE_MODULE
     config["model"]["init_args"].update(model=args.model, sparse_model=args.sparse_model)
     if args.load_in_8bit:
         config["model"]["init_args"]["load_in_8bit"] = True
