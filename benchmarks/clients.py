@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ def serve(port: int, latency: float) -> None:
     """The latency server: answers every chat completion after `latency` seconds; /stats gives counts."""
     from aiohttp import web
 
-    stats = {"requests": 0, "in_flight": 0, "max_in_flight": 0}
+    stats = {"requests": 0, "in_flight": 0, "max_in_flight": 0, "cpu_s": 0.0}
 
     async def chat(request: web.Request) -> web.Response:
         body = await request.json()
@@ -49,8 +50,8 @@ def serve(port: int, latency: float) -> None:
 
     async def read_stats(request: web.Request) -> web.Response:
         if request.query.get("reset"):
-            stats.update(requests=0, in_flight=0, max_in_flight=0)
-        return web.json_response(stats)
+            stats.update(requests=0, in_flight=0, max_in_flight=0, cpu0=time.process_time())
+        return web.json_response({**stats, "cpu_s": time.process_time() - stats.get("cpu0", 0.0)})
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
@@ -64,6 +65,9 @@ def stats(port: int, reset: bool = False) -> dict:
         return json.loads(reply.read())
 
 
+CPU = {"client_s": 0.0}
+
+
 def timed_run(url: str, n: int, concurrency: int, cache_path: str | None, tag: str = "") -> float:
     """Seconds to answer n distinct requests at the given concurrency, after one untimed warm-up
     request (the openai import and the first connection are not what is measured)."""
@@ -75,9 +79,10 @@ def timed_run(url: str, n: int, concurrency: int, cache_path: str | None, tag: s
     async def go() -> float:
         await client.generate([{"role": "user", "content": f"warm-up {time.time()}"}], max_tokens=4)
         messages = [[{"role": "user", "content": f"request {tag}{i}"}] for i in range(n)]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(client.generate(m, max_tokens=4) for m in messages))
         wall = time.perf_counter() - start
+        CPU["client_s"] = time.process_time() - cpu
         await client.close()
         return wall
 
@@ -123,7 +128,9 @@ def main() -> None:
             seen = stats(port)
             print(f"C={c:3d}: {wall:6.2f} s for {seen['requests'] - 1} requests; ideal {ideal:6.2f} s; "
                   f"ratio {wall / ideal:.3f}; peak in flight {seen['max_in_flight']}; "
-                  f"speed-up over C=1 {per_call * args.requests / wall:.1f}x")
+                  f"speed-up over C=1 {per_call * args.requests / wall:.1f}x; CPU per request: client "
+                  f"{CPU['client_s'] / args.requests * 1000:.2f} ms, server {seen['cpu_s'] / args.requests * 1000:.2f} ms; "
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         with tempfile.TemporaryDirectory() as folder:
             cache = str(Path(folder) / "responses.sqlite")
             c = max(args.concurrency)
