@@ -20,14 +20,18 @@ from autointerp.clients.base import Response, TokenLogprob
 
 logger = logging.getLogger(__name__)
 
-CACHE_FILE = "llm_responses.sqlite"
+CACHE_FILE = "llm_cache.sqlite"
 KEY_VERSION = 1  # bump when the key's recipe changes, so old entries stop matching
 
 
 def default_cache_path() -> Path:
-    """The user cache file: $XDG_CACHE_HOME/autointerp (or ~/.cache/autointerp)/llm_responses.sqlite."""
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "autointerp" / CACHE_FILE
+    """The user cache file: `$AUTOINTERP_CACHE`, else `$XDG_CACHE_HOME/autointerp`, else
+    `~/.cache/autointerp`, then `llm_cache.sqlite`."""
+    folder = os.environ.get("AUTOINTERP_CACHE")
+    if not folder:
+        root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(root, "autointerp")
+    return Path(folder) / CACHE_FILE
 
 
 def cache_key(model: str, messages: list[dict[str, str]], settings: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from fault_server import FaultServer  # noqa: E402
 @pytest.fixture(autouse=True)
 def _private_user_cache(tmp_path, monkeypatch):
     """No test writes to the real user cache folder."""
+    monkeypatch.delenv("AUTOINTERP_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 

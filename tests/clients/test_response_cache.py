@@ -61,16 +61,21 @@ def test_cache_off_sends_every_time(faults, tmp_path):
 
 def test_default_location_is_the_user_cache_folder(faults, tmp_path):
     calls(OpenAICompatibleClient("fake", faults.url), ["ok y"])
-    assert default_cache_path().is_relative_to(tmp_path / "xdg-cache")
+    assert default_cache_path() == tmp_path / "xdg-cache" / "autointerp" / "llm_cache.sqlite"
     assert len(ResponseCache(default_cache_path())) == 1
+
+
+def test_autointerp_cache_variable_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOINTERP_CACHE", str(tmp_path / "mine"))
+    assert default_cache_path() == tmp_path / "mine" / "llm_cache.sqlite"
 
 
 def test_use_cache_at_puts_it_in_the_run_folder(faults, tmp_path):
     client = OpenAICompatibleClient("fake", faults.url)
     client.use_cache_at(tmp_path / "run")
     calls(client, ["ok w"])
-    assert (tmp_path / "run" / "llm_responses.sqlite").is_file()
-    assert sqlite3.connect(tmp_path / "run" / "llm_responses.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert (tmp_path / "run" / "llm_cache.sqlite").is_file()
+    assert sqlite3.connect(tmp_path / "run" / "llm_cache.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 @pytest.mark.parametrize("change", [
