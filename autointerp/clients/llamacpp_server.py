@@ -63,6 +63,7 @@ class LlamaCppServer:
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self.startup_timeout = startup_timeout
+        self._own_log = log_path is None  # a log we created is removed after a clean stop
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="llamacpp-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
 
@@ -117,6 +118,8 @@ class LlamaCppServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
+        if self._own_log:
+            self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> LlamaCppServer:
         """Start on entering a `with` block."""
