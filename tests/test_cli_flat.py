@@ -1,0 +1,171 @@
+"""`python -m autointerp MODEL SAE [flags]`: every flag of the spec's reference, its default, and where it lands."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+from autointerp.flat_cli import build_config, parser
+
+BASE = ["meta-llama/Llama-2-7b-hf", "/path/to/sae"]
+
+# The spec's "Complete Parameter Reference" defaults (its table wins where the README disagrees).
+SPEC_DEFAULTS = {
+    "hookpoints": [], "max_latents": None,
+    "explainer_model": "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4", "explainer_model_max_len": 5120,
+    "explainer_provider": "offline", "explainer": "default",
+    "scorers": ["fuzz", "detection"], "num_examples_per_scorer_prompt": 5,
+    "dataset_repo": "EleutherAI/SmolLM2-135M-10B", "dataset_split": "train[:1%]", "dataset_name": "",
+    "dataset_column": "text", "n_tokens": 10_000_000, "batch_size": 32, "cache_ctx_len": 256, "n_splits": 5,
+    "min_examples": 200, "n_examples_train": 40, "n_examples_test": 50, "n_non_activating": 50,
+    "example_ctx_len": 32, "center_examples": True, "non_activating_source": "random",
+    "neighbours_type": "co-occurrence", "pipeline_num_proc": 120, "seed": 22, "verbose": True,
+    "filter_bos": False, "log_probs": False, "load_in_8bit": False, "hf_token": None, "overwrite": [],
+}
+
+# flag arguments -> (config path, expected value)
+LANDINGS = [
+    ("--hookpoints layers.16 layers.20", "model.init_args.hookpoints", ["layers.16", "layers.20"]),
+    ("--max_latents 20", "interpret.max_latents", 20),
+    ("--explainer_model gpt-4o-mini", "interpret.explainer_model", "gpt-4o-mini"),
+    ("--explainer_model_max_len 1024", "interpret.explainer_model_max_len", 1024),
+    ("--explainer_provider openrouter", "interpret.explainer_provider", "openrouter"),
+    ("--explainer chain-of-thought", "interpret.explainer", "chain-of-thought"),
+    ("--scorers detection recall fuzz simulation", "interpret.scorers", ["detection", "recall", "fuzz", "simulation"]),
+    ("--num_examples_per_scorer_prompt 7", "interpret.num_examples_per_scorer_prompt", 7),
+    ("--dataset_repo jyanimaulik/yahoo_finance_stockmarket_news", "data.dataset_repo", "jyanimaulik/yahoo_finance_stockmarket_news"),
+    ("--dataset_split train[:1000]", "data.dataset_split", "train[:1000]"),
+    ("--dataset_name en", "data.dataset_name", "en"),
+    ("--dataset_column body", "data.dataset_column", "body"),
+    ("--n_tokens 50000", "data.n_tokens", 50000),
+    ("--batch_size 8", "data.batch_size", 8),
+    ("--cache_ctx_len 128", "data.cache_ctx_len", 128),
+    ("--n_tokens 1000 --n_splits 4", "flush_tokens", 250),
+    ("--min_examples 10", "interpret.examples.min_examples", 10),
+    ("--n_examples_train 12", "interpret.examples.n_examples_train", 12),
+    ("--n_examples_test 13", "interpret.examples.n_examples_test", 13),
+    ("--n_non_activating 14", "interpret.examples.n_non_activating", 14),
+    ("--example_ctx_len 16", "interpret.examples.example_ctx_len", 16),
+    ("--center_examples false", "interpret.examples.center_examples", False),
+    ("--non_activating_source FAISS", "interpret.examples.non_activating_source", "FAISS"),
+    ("--neighbours_type decoder_similarity", "interpret.examples.neighbours_type", "decoder_similarity"),
+    ("--pipeline_num_proc 4", "interpret.pipeline_num_proc", 4),
+    ("--num_gpus 0", "trainer.accelerator", "cpu"),
+    ("--seed 7", "seed_everything", 7),
+    ("--seed 7", "interpret.examples.seed", 7),
+    ("--verbose false", "trainer.enable_progress_bar", False),
+    ("--filter_bos", "model.init_args.filter_bos", True),
+    ("--filter_bos", "data.filter_bos", True),
+    ("--log_probs", "interpret.log_probs", True),
+    ("--overwrite explanations scores", "interpret.overwrite", ["explanations", "scores"]),
+    ("--name finance", "name", "finance"),
+]
+
+
+def lookup(config: dict, path: str):
+    for key in path.split("."):
+        config = config[key]
+    return config
+
+
+def test_every_spec_flag_has_the_spec_default():
+    args = parser().parse_args(BASE)
+    assert {k: getattr(args, k) for k in SPEC_DEFAULTS} == SPEC_DEFAULTS
+
+
+@pytest.mark.parametrize(("flags", "path", "expected"), LANDINGS, ids=[f"{f}->{p}" for f, p, _ in LANDINGS])
+def test_each_flag_lands_in_the_config(flags, path, expected):
+    config = build_config(parser().parse_args([*BASE, *shlex.split(flags)]))
+    assert lookup(config, path) == expected
+
+
+def test_every_spec_flag_is_covered_here():
+    covered = {t[2:] for f, _, _ in LANDINGS for t in shlex.split(f) if t.startswith("--")}
+    assert covered | {"load_in_8bit", "hf_token"} == set(SPEC_DEFAULTS) | {"num_gpus", "name"}
+
+
+def test_num_gpus_defaults_to_eight_when_there_are_eight():
+    """The spec's default 8 means: up to 8 visible GPUs; a CPU machine runs on its CPU."""
+    assert build_config(parser().parse_args(BASE), available_gpus=16)["trainer"]["devices"] == 8
+    assert build_config(parser().parse_args(BASE), available_gpus=2)["trainer"]["devices"] == 2
+    assert build_config(parser().parse_args(BASE), available_gpus=0)["trainer"]["accelerator"] == "cpu"
+
+
+def test_model_and_sparse_model_are_positional():
+    config = build_config(parser().parse_args(BASE))
+    assert config["model"]["init_args"]["model"] == BASE[0] and config["model"]["init_args"]["sparse_model"] == BASE[1]
+
+
+def test_settings_that_cannot_work_here_are_clear_errors():
+    with pytest.raises(SystemExit, match="--num_gpus 2: only 0 CUDA device"):
+        build_config(parser().parse_args([*BASE, "--num_gpus", "2"]), available_gpus=0)
+    with pytest.raises(SystemExit, match="--load_in_8bit needs a CUDA device"):
+        build_config(parser().parse_args([*BASE, "--load_in_8bit"]), available_gpus=0)
+    gpu = build_config(parser().parse_args([*BASE, "--num_gpus", "2"]), available_gpus=4)["trainer"]
+    assert gpu == {"accelerator": "gpu", "devices": 2, "strategy": "ddp", "enable_progress_bar": True}
+    assert build_config(parser().parse_args(BASE), available_gpus=0)["trainer"]["accelerator"] == "cpu"
+
+
+def test_hf_token_goes_to_the_environment_never_into_the_config(monkeypatch):
+    import autointerp.cli as cli
+    from autointerp import flat_cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "run_predict_config", lambda config: seen.setdefault("config", config) and 0)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    flat_cli.main([*BASE, "--hf_token", "hf_planted_secret_123", "--hookpoints", "layers.16"])
+    import os
+
+    assert os.environ["HF_TOKEN"] == "hf_planted_secret_123"
+    assert "hf_planted_secret_123" not in json.dumps(seen["config"])
+
+
+def test_the_flat_config_builds_the_same_objects_as_yaml(tmp_path, monkeypatch):
+    """All flags at non-default values, through the real LightningCLI parser, reach the objects."""
+    from autointerp.lightning_cli import AutoInterpCLI, use_attribute_docstrings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    flags = " ".join(f for f, _, _ in LANDINGS if not f.startswith("--num_gpus"))
+    config = build_config(parser().parse_args([*BASE, *shlex.split(flags.replace("--n_tokens 1000 --n_splits 4", ""))]))
+    use_attribute_docstrings()
+    cli = AutoInterpCLI(args=["--config", json.dumps(config)], run=False)
+    assert cli.model.hookpoints == ["layers.16", "layers.20"] and cli.model.filter_bos is True
+    assert cli.model.model_name == BASE[0] and cli.model.sparse_model == BASE[1]
+    dm = cli.datamodule
+    assert (dm.dataset_repo, dm.dataset_split, dm.dataset_name, dm.dataset_column) == (
+        "jyanimaulik/yahoo_finance_stockmarket_news", "train[:1000]", "en", "body")
+    assert (dm.n_tokens, dm.batch_size, dm.cache_ctx_len, dm.filter_bos, dm.tokenizer_name) == (50000, 8, 128, True, BASE[0])
+    interpret = cli.config_init["interpret"]
+    assert interpret.scorers == ["detection", "recall", "fuzz", "simulation"] and interpret.max_latents == 20
+    assert interpret.explainer == "chain-of-thought" and interpret.explainer_provider == "openrouter"
+    assert interpret.examples.non_activating_source == "FAISS" and interpret.examples.center_examples is False
+    assert (interpret.examples.min_examples, interpret.examples.seed, interpret.pipeline_num_proc) == (10, 7, 4)
+    assert interpret.overwrite == ["explanations", "scores"] and interpret.log_probs is True
+    assert cli.config["name"] == "finance" and cli.config["seed_everything"] == 7
+
+
+def test_interpret_false_switches_the_stage_off():
+    from autointerp.cli import interpret_switch
+
+    assert interpret_switch(["predict", "--interpret", "false", "--name", "x"]) == ["predict", "--interpret.enabled=false", "--name", "x"]
+    assert interpret_switch(["predict", "--interpret=True"]) == ["predict", "--interpret.enabled=true"]
+    assert interpret_switch(["predict", "--interpret", "extra.yaml"]) == ["predict", "--interpret", "extra.yaml"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["interpret", "--help"], ["report", "--help"], ["model", "sae", "--help"]])
+def test_help_answers_fast_without_heavy_imports(argv):
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, autointerp.cli as c\ntry:\n    c.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('lightning', 'torch', 'mlflow', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert "usage" in out.stdout.lower() and "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
+    assert elapsed < 2.0, f"{argv} took {elapsed:.2f} s"
