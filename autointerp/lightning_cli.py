@@ -91,8 +91,13 @@ class AutoInterpCLI(LightningCLI):
         add_interpret_argument(parser)
 
     def before_instantiate_classes(self) -> None:
-        """Check `--name` before anything heavy loads."""
+        """Check `--name` before anything heavy loads; make `filter_bos` one setting for data and model."""
         run_dir(self._get(self.config, "name"))
+        config = self.config.get(str(self.subcommand), self.config)
+        init_args = config.model.get("init_args") if hasattr(config.model, "get") else None
+        if init_args is not None and "filter_bos" in init_args and "filter_bos" in config.data:
+            both = bool(init_args.filter_bos or config.data.filter_bos)
+            init_args.filter_bos = config.data.filter_bos = both
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Default loggers when none are configured; the shard writer and statistics on `predict`."""

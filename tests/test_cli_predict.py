@@ -79,3 +79,13 @@ def test_bad_name_fails_before_loading(predicted, monkeypatch):
     monkeypatch.chdir(predicted)
     with pytest.raises(ValueError, match="name: 'a/b' must be a plain folder name"):
         AutoInterpCLI(args=["predict", "--config", "predict.yaml", "--name", "a/b"])
+
+
+@pytest.mark.parametrize("flag", ["--data.filter_bos", "--model.filter_bos"])
+def test_filter_bos_is_one_setting_for_data_and_model(predicted, monkeypatch, flag):
+    from autointerp.lightning_cli import AutoInterpCLI
+
+    monkeypatch.chdir(predicted)
+    cli = AutoInterpCLI(args=["--config", "predict.yaml", flag, "true", "--trainer.logger", "false"], run=False)
+    assert cli.model.filter_bos is True and cli.datamodule.filter_bos is True
+    assert cli.datamodule.tokenizer_name == str(predicted / "model")  # the tokenizer is the subject model's
