@@ -105,6 +105,7 @@ EXTRA_FLAGS: tuple[Flag, ...] = (
     Flag("explainer_base_url", "interpret.explainer_base_url", None, "Base URL of an OpenAI-compatible server (vLLM, llama.cpp)."),
     Flag("no_llm_cache", None, False, "Do not keep or use the persistent LLM response cache.", switch=True),
     Flag("reference_run", "interpret.reference_run", None, "A run under results/ to compare firing rates against."),
+    Flag("serve_gguf", "interpret.serve_gguf", None, "Serve this GGUF (`embedded`: the shipped SmolLM2) with llama.cpp on 127.0.0.1 for the stage."),
     Flag("tracking_uri", "interpret.tracking_uri", None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)."),
     Flag("interpret", None, True, "Run the interpret stage after caching.", switch=True),
 )

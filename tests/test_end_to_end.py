@@ -1,0 +1,120 @@
+"""End to end, offline: `autointerp predict` on the embedded SmolLM2 with a sparse coder caches latents,
+then the interpret stage explains and scores them with the same GGUF served by llama.cpp on 127.0.0.1.
+Every output file exists, the summary holds each requested scorer, and MLflow holds the same numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cli_helpers import run_cli
+from run_helpers import EMBEDDED_MODEL, files_containing
+
+SCORERS = ["detection", "fuzz"]
+PLANTED = "sk-planted-e2e-7f3a9c"
+
+
+def sparse_model(root: Path) -> str:
+    """The shipped SAE when it is there, else a random TopK SAE on SmolLM2's residual stream (width 576)."""
+    from autointerp.models.sparse_coders.loading import available_hookpoints
+
+    shipped = Path(__file__).resolve().parent.parent / "autointerp" / "assets" / "smollm2-135m-instruct-topk"
+    if shipped.is_dir() and "layers.15" in available_hookpoints(shipped):
+        return str(shipped)
+    from cache_helpers import make_sparsify_sae
+
+    make_sparsify_sae(root / "sae", "layers.15", d_in=576, d_sae=64, k=8)
+    return str(root / "sae")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One small predict + interpret run through the CLI (ctx 64, 1024 tokens, 2 latents, 2 scorers)."""
+    root = tmp_path_factory.mktemp("e2e")
+    config = {
+        "name": "e2e",
+        "model": {"class_path": "autointerp.models.cache_module.LatentCacheModule",
+                  "init_args": {"model": EMBEDDED_MODEL, "sparse_model": sparse_model(root), "hookpoints": ["layers.15"]}},
+        "data": {"dataset_repo": "embedded:gensim", "dataset_split": "train[90%:]", "cache_ctx_len": 64,
+                 "n_tokens": 1024, "batch_size": 8},
+        "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "enable_model_summary": False},
+        "interpret": {
+            "explainer_provider": "llamacpp", "serve_gguf": "embedded", "explainer_model": "smollm2",
+            "explainer_model_max_len": 1024, "scorers": SCORERS, "max_latents": 2, "num_examples_per_scorer_prompt": 4,
+            "examples": {"min_examples": 3, "n_examples_train": 4, "n_examples_test": 2, "n_non_activating": 2,
+                         "example_ctx_len": 12},
+        },
+    }
+    (root / "e2e.yaml").write_text(yaml.safe_dump(config))
+    # A key the LLM client really sends (llama.cpp ignores it), and the other secrets a user may have set.
+    import os
+
+    for var in ("LLAMACPP_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "HF_TOKEN"):
+        os.environ[var] = PLANTED
+    try:
+        proc = run_cli(root, "predict", "--config", str(root / "e2e.yaml"), timeout=600)
+    finally:
+        for var in ("LLAMACPP_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "HF_TOKEN"):
+            os.environ.pop(var, None)
+    return root, root / "results" / "e2e", proc
+
+
+def test_every_output_file_is_written(run):
+    _, run_dir, _ = run
+    for name in ("run_config.json", "summary.json", "report.html", "latents/manifest.json", "mlflow_run.json"):
+        assert (run_dir / name).is_file(), name
+    explanations = sorted((run_dir / "explanations" / "layers.15").glob("*.json"))
+    assert len(explanations) == 2
+    for path in explanations:
+        data = json.loads(path.read_text())
+        assert data["explanation"] is not None or data["error"]
+        example = data["record"]["train"][0]
+        assert {"row", "start", "role", "tokens", "str_tokens", "activations", "normalized", "quantile"} <= set(example)
+        for scorer in SCORERS:
+            score = json.loads((run_dir / "scores" / scorer / "layers.15" / path.name).read_text())
+            if score["error"] is None:
+                assert score["samples"] and {"row", "start", "role", "activating", "prediction"} <= set(score["samples"][0])
+    config = json.loads((run_dir / "run_config.json").read_text())
+    assert config["interpret"]["scorers"] == SCORERS and config["model"]["init_args"]["model"] == EMBEDDED_MODEL
+
+
+def test_summary_holds_each_requested_scorer(run):
+    _, run_dir, proc = run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["scorers"] == SCORERS and set(summary["per_hookpoint"]["layers.15"]) == set(SCORERS)
+    assert summary["counts"]["latents"] == 2 and summary["model"] == EMBEDDED_MODEL
+    assert summary["usage"]["explain"]["calls"] >= 1 and summary["timing_s"]["predict"] > 0
+    assert summary["cache"]["n_tokens"] == 1024
+    assert "balanced_accuracy" in proc.stdout or "balanced_accuracy" in proc.stderr or summary["per_hookpoint"]
+
+
+def test_mlflow_run_matches_the_summary(run):
+    import mlflow
+
+    from autointerp.pipeline.tracking import summary_metrics
+
+    root, run_dir, _ = run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    link = json.loads((run_dir / "mlflow_run.json").read_text())
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("autointerp").experiment_id])
+    assert [r.info.run_id for r in runs] == [link["run_id"]]  # predict and interpret share one MLflow run
+    logged = runs[0].data.metrics
+    expected = summary_metrics(summary)
+    assert expected and all(logged[k] == pytest.approx(v) for k, v in expected.items())
+    assert any(k.startswith("detection/layers.15/") for k in logged)
+    assert runs[0].data.tags["autointerp.scorers"] == ",".join(SCORERS)
+    assert "cache/tokens" in logged or any(k.startswith("cache/") for k in logged)  # predict's statistics, same run
+    artifacts = {a.path for a in client.list_artifacts(link["run_id"])}
+    assert {"summary.json", "run_config.json", "explanations.csv", "report.html"} <= artifacts
+
+
+def test_no_key_or_token_reaches_results_or_mlflow(run):
+    root, _, _ = run
+    for where in ("results", "mlruns", "lightning_logs"):
+        if (root / where).exists():
+            assert files_containing(root / where, PLANTED) == []
+    assert PLANTED.encode() not in (root / "mlflow.db").read_bytes()
