@@ -9,6 +9,7 @@ examples, not only the kept ones.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,7 @@ def _kept(n: int, limit: int, locations: list[tuple[int, int]], marks: dict) -> 
 
 
 def _location(ex: dict[str, Any]) -> tuple[int, int]:
+    """(row, start) of an example: how score samples name it."""
     return int(ex.get("row", -1)), int(ex.get("start", -1))
 
 
@@ -151,6 +153,22 @@ def latent_card(latent: LatentData, max_activating: int, max_non_activating: int
 
 
 def card_job(files: LatentFiles, max_activating: int, max_non_activating: int) -> tuple[dict[str, Any], list[str]]:
-    """Read one latent and build its card (runs in a worker process for large runs)."""
+    """Read one latent and build its card (runs in a worker process for large runs).
+
+    A malformed record or score file must not sink the whole report: the card is rebuilt without
+    the part that failed, and the failure becomes a note.
+    """
     latent, problems = read_latent(files)
-    return latent_card(latent, max_activating, max_non_activating), problems
+    variants = ((latent, None), (replace(latent, scores={}), "its scores"), (replace(latent, record=None), "its record"),
+                (replace(latent, record=None, scores={}), "its record and scores"))
+    first_error: Exception | None = None
+    for attempt, dropped in variants:
+        try:
+            card = latent_card(attempt, max_activating, max_non_activating)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
+            first_error = first_error or err
+            continue
+        if dropped:
+            problems.append(f"{files.hookpoint}/{files.index}: could not show {dropped} ({first_error!r})")
+        return card, problems
+    raise first_error  # the card fails even without record and scores: a bug, not bad input

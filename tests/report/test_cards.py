@@ -78,3 +78,23 @@ def test_primary_metric_prefers_balanced_accuracy_then_auroc():
     assert primary_metric({"f1": 0.5, "auroc": 0.6}) == "auroc"
     assert primary_metric({"weird": 0.1, "note": "x"}) == "weird"
     assert primary_metric({"balanced_accuracy": float("nan")}) is None
+
+
+def test_a_malformed_record_or_score_file_costs_only_that_part(tmp_path):
+    from autointerp.latents.format import write_json
+    from autointerp.report.cards import card_job
+    from autointerp.report.load import load_run
+
+    run_dir = tmp_path / "run"
+    make_run(run_dir, RunSpec(latents_per_hookpoint=2))
+    path = run_dir / "explanations" / "layers.3" / "0.json"
+    data = json.loads(path.read_text())
+    data["record"]["train"][0]["row"] = None  # not a number
+    write_json(path, data)
+    write_json(run_dir / "scores" / "fuzz" / "layers.3" / "1.json", {"samples": "nonsense", "metrics": [1]})
+    files = {f.key: f for f in load_run(run_dir).files}
+    card, problems = card_job(files[("layers.3", 0)], 20, 10)
+    assert card["x"] and card["act"] == [] and set(card["sc"]) == {"detection", "fuzz"}
+    assert problems and "could not show its record" in problems[0]
+    card, problems = card_job(files[("layers.3", 1)], 20, 10)
+    assert card["act"] and "could not show its scores" in problems[-1] and card["sc"] == {}
