@@ -68,7 +68,7 @@ class ShardSink:
         self.flush_tokens = flush_tokens
         self.activation_dtype = activation_dtype
         self.ctx_len: int | None = None
-        self._seen: set[int] = set()
+        self._seen = np.zeros(0, dtype=bool)  # indexed by global row: one byte per row, not a Python set
         self._rows: list[np.ndarray] = []
         self._buffer: dict[str, list[Nonzeros]] = {hp: [] for hp in self.d_sae}
         self._buffered_tokens = 0
@@ -93,7 +93,7 @@ class ShardSink:
             logger.debug("dropping %d duplicated rows", int((~keep).sum()))
             latents = {hp: _keep_rows(nz, rows[keep], self.ctx_len) for hp, nz in latents.items()}
             rows, tokens = rows[keep], tokens[keep]
-        self._seen.update(rows.tolist())
+        self._seen[rows] = True
         self._rows.append(rows)
         self._spill.write(np.ascontiguousarray(tokens).tobytes())
         for hp, nz in latents.items():
@@ -113,13 +113,19 @@ class ShardSink:
             raise ValueError(f"batch has hookpoints {sorted(latents)}, expected {sorted(self.d_sae)}")
 
     def _new_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Mask of rows neither seen before nor repeated earlier in this batch."""
+        """Mask of rows neither seen before nor repeated earlier in this batch (grows the seen-mask as needed)."""
+        if len(rows) == 0:
+            return np.zeros(0, dtype=bool)
+        if rows.min() < 0:
+            raise ValueError(f"row indices must be >= 0, got {int(rows.min())}")
+        if rows.max() >= len(self._seen):
+            grown = np.zeros(max(int(rows.max()) + 1, 2 * len(self._seen)), dtype=bool)
+            grown[: len(self._seen)] = self._seen
+            self._seen = grown
         _, first = np.unique(rows, return_index=True)
         keep = np.zeros(len(rows), dtype=bool)
         keep[first] = True
-        if self._seen:
-            keep &= np.fromiter((r not in self._seen for r in rows.tolist()), dtype=bool, count=len(rows))
-        return keep
+        return keep & ~self._seen[rows]
 
     def flush(self) -> None:
         """Write the buffered nonzeros as one shard per hookpoint (all hookpoints share the shard index)."""

@@ -163,3 +163,5 @@ def test_bad_settings_are_named(tmp_path):
     sink = ShardSink(tmp_path, {"a": 4})
     with pytest.raises(ValueError, match="hookpoints"):
         sink.add(np.array([0]), np.zeros((1, CTX)), {"b": (np.zeros(0), np.zeros(0), np.zeros(0))})
+    with pytest.raises(ValueError, match="row indices"):
+        sink.add(np.array([-1]), np.zeros((1, CTX)), {"a": (np.zeros(0), np.zeros(0), np.zeros(0))})
