@@ -77,3 +77,17 @@ def test_runner_reads_mlp_input_for_transcoders(tiny_llama):
 def test_read_input_for_unknown_name(tiny_llama):
     with pytest.raises(ValueError, match="read_input"):
         HookpointRunner(tiny_llama, ["layers.1"], read_input={"layers.2": True})
+
+
+def test_runner_on_a_gpt2_block_stack():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=32, n_embd=32, n_layer=3, n_head=4)).eval()
+    assert block_stack(model)[0] == "transformer.h" and hidden_size(model) == 32
+    ids = torch.randint(0, 50, (2, 9), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        reference = model(input_ids=ids, output_hidden_states=True).hidden_states
+    out = HookpointRunner(model, ["layers.1", "layers.0.mlp"])(ids)
+    torch.testing.assert_close(out["layers.1"], reference[2], rtol=0, atol=0)
+    assert out["layers.0.mlp"].shape == (2, 9, 32)

@@ -214,3 +214,36 @@ def test_check_compatible(tmp_path, tiny_llama):
     coders["layers.7"] = coders.pop("layers.2")
     with pytest.raises(ValueError, match=r"hookpoints: unknown hookpoint\(s\) \['layers.7'\]"):
         check_compatible(coders, tiny_llama)
+
+
+def test_saelens_jumprelu_with_log_threshold(tmp_path):
+    w, x = _weights(10), _x()
+    folder = tmp_path / "layers.1"
+    folder.mkdir()
+    (folder / "cfg.json").write_text(json.dumps({"d_in": D_IN, "d_sae": D_SAE, "architecture": "jumprelu"}))
+    tensors = {key: w[key] for key in ("W_enc", "b_enc", "W_dec", "b_dec")}
+    save_file({**tensors, "log_threshold": np.log(w["threshold"])}, str(folder / "sae_weights.safetensors"))
+    coder = load_sparse_coders(str(tmp_path), ["layers.1"])["layers.1"]
+    pre = x @ w["W_enc"] + w["b_enc"]
+    np.testing.assert_allclose(_coo_to_dense(coder, x), pre * (pre > w["threshold"]), rtol=1e-5, atol=1e-5)
+    save_file(tensors, str(folder / "sae_weights.safetensors"))
+    with pytest.raises(ValueError, match=r"lacks tensor\(s\) \['threshold'\] for a jumprelu SAE"):
+        load_sparse_coders(str(tmp_path), ["layers.1"])
+
+
+def test_hub_id_downloads_only_the_requested_hookpoints(tmp_path, monkeypatch):
+    # No network in tests: stand in for the hub with a local snapshot and check what is asked for.
+    _write_sparsify(tmp_path / "layers.2", _weights(1), k=5)
+    asked = {}
+
+    def fake_snapshot_download(repo_id, allow_patterns=None):
+        asked.update(repo_id=repo_id, allow_patterns=allow_patterns)
+        return str(tmp_path)
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    coders = load_sparse_coders("EleutherAI/some-saes", ["layers.2"])
+    assert asked["repo_id"] == "EleutherAI/some-saes" and "layers.2/*" in asked["allow_patterns"]
+    assert not any(p.startswith("layers.3") for p in asked["allow_patterns"])
+    assert coders["layers.2"].k == 5

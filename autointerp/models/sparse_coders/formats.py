@@ -111,8 +111,13 @@ def load_saelens(folder: Path, hookpoint: str, dtype: torch.dtype, device) -> Sp
     normalize = config.get("normalize_activations") or "none"
     if normalize != "none":
         raise ValueError(f"sparse_model: {folder / CONFIG}: normalize_activations={normalize!r} is not supported")
-    keys = ["W_enc", "b_enc", "W_dec", "b_dec"] + (["threshold"] if activation == "jumprelu" else [])
-    t = _cast(_read_tensors(folder / SAELENS_WEIGHTS, keys), dtype, device)
+    keys = ["W_enc", "b_enc", "W_dec", "b_dec"]
+    t = _read_tensors(folder / SAELENS_WEIGHTS, keys, optional=("threshold", "log_threshold"))
+    if activation == "jumprelu" and "threshold" not in t:
+        if "log_threshold" not in t:
+            raise ValueError(f"sparse_model: {folder / SAELENS_WEIGHTS} lacks tensor(s) ['threshold'] for a jumprelu SAE")
+        t["threshold"] = t.pop("log_threshold").float().exp()  # training checkpoints keep the log
+    t = _cast(t, dtype, device)
     d_in, d_sae = t["W_enc"].shape
     for key, actual in (("d_in", d_in), ("d_sae", d_sae)):
         if config.get(key, actual) != actual:
