@@ -156,3 +156,16 @@ def test_bad_files_and_other_settings(tmp_path, jsonl_file):
         module(jsonl_file[0], batch_size=0)
     with pytest.raises(ValueError, match="dataset_split"):
         module(jsonl_file[0], dataset_split="validation").setup()
+
+
+def test_local_folder_and_glob(tmp_path, tokenizer):
+    docs = [f"Folder document {i} with some words." for i in range(12)]
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for part in range(2):
+        lines = "".join('{"body": "%s"}\n' % d for d in docs[part * 6:(part + 1) * 6])
+        (folder / f"part-{part}.jsonl").write_text(lines)
+    for repo in (str(folder), str(folder / "part-*.jsonl")):
+        dm = module(repo)
+        dm.setup()
+        assert np.array_equal(dm.tokens.numpy(), hand_rows(docs, tokenizer, 16, 10**9)), repo
