@@ -16,6 +16,7 @@ import os
 import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -47,11 +48,15 @@ PARALLEL_FROM = 200
 def _cards(run: RunData, max_activating: int, max_non_activating: int, workers: int) -> list[dict[str, Any]]:
     """One card per latent, in `run.files` order; reading and parsing dominate, so large runs use processes."""
     job = partial(card_job, max_activating=max_activating, max_non_activating=max_non_activating)
+    results = None
     if workers > 1 and len(run.files) >= PARALLEL_FROM:
         context = multiprocessing.get_context("spawn")  # safe in a threaded caller, unlike fork
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = list(pool.map(job, run.files, chunksize=max(1, len(run.files) // (8 * workers))))
-    else:
+        try:
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                results = list(pool.map(job, run.files, chunksize=max(1, len(run.files) // (8 * workers))))
+        except (OSError, BrokenProcessPool) as err:  # no processes here (sandbox, no /dev/shm): do it inline
+            logger.warning("report: worker processes failed (%s); reading latents in this process", err)
+    if results is None:
         results = [job(files) for files in run.files]
     for _, problems in results:
         run.problems.extend(problems)

@@ -53,6 +53,11 @@ def counts_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     counts.setdefault("latents", len(cards))
     counts.setdefault("explained", sum(1 for c in cards if c["x"] is not None))
     counts.setdefault("failed", sum(1 for c in cards if c["err"]))
+    usage = [u for u in (run.summary.get("usage") or {}).values() if isinstance(u, dict)]
+    if usage:
+        counts["LLM calls"] = sum(int(u.get("calls") or 0) for u in usage)
+        cost = sum(float(u.get("cost_usd") or 0) for u in usage)
+        counts["cost (USD)"] = f"{cost:.4f}" if cost else "–"
     tiles = "".join(f'<div class="tile"><b>{_num(v)}</b><span>{esc(k)}</span></div>' for k, v in counts.items())
     return f'<div class="tiles">{tiles}</div>'
 

@@ -44,6 +44,7 @@ def test_writes_report_and_plots_and_embeds_every_latent(tmp_path):
     assert "0.5" in html and "explainer reply" not in html  # chance level shown; no failures in this run
     assert "<td>123,456</td>" in html and "<th>mean_l0</th>" in html  # per-hookpoint cache statistics as a table
     assert "<th>unparseable</th>" in html  # per-scorer counts
+    assert "<b>0.0012</b><span>cost (USD)</span>" in html and "<b>10</b><span>LLM calls</span>" in html
 
 
 def test_page_is_self_contained(tmp_path):
@@ -117,3 +118,16 @@ def test_worker_processes_build_the_same_cards(tmp_path, monkeypatch):
     pooled = render.page_data(pooled_run, workers=2)
     assert pooled == serial and len(pooled["latents"]) == 6
     assert pooled_run.problems == serial_run.problems and "2.json could not be read" in pooled_run.problems[-1]
+
+
+def test_without_worker_processes_the_report_is_built_inline(tmp_path, monkeypatch):
+    from autointerp.report import render
+    from autointerp.report.load import load_run
+
+    def no_processes(*args, **kwargs):
+        raise OSError("no /dev/shm here")
+
+    make_run(tmp_path / "run", RunSpec(latents_per_hookpoint=2))
+    monkeypatch.setattr(render, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(render, "ProcessPoolExecutor", no_processes)
+    assert len(render.page_data(load_run(tmp_path / "run"), workers=2)["latents"]) == 4
