@@ -112,9 +112,7 @@ class OpenAICompatibleClient(ManagedClient):
             clients = [
                 openai.AsyncOpenAI(
                     base_url=url, api_key=self._api_key.get_secret_value(), max_retries=0, timeout=self.timeout,
-                    # a plain pool: openai's default one schedules its own close on whatever loop runs
-                    # when it is collected, which breaks when a client outlives an asyncio.run
-                    http_client=openai.DefaultAsyncHttpxClient(),
+                    http_client=_http_pool(openai),
                 )
                 for url in self.base_urls
             ]
@@ -182,6 +180,17 @@ class OpenAICompatibleClient(ManagedClient):
         await super().close()
 
 
+def _http_pool(openai: Any) -> Any:
+    """openai's aiohttp transport when aiohttp is installed (half the CPU per request of httpx's pool,
+    measured in benchmarks/clients.py), else a plain httpx pool. Either is a pool we own: openai's
+    default one schedules its own close on whatever loop runs when it is collected, which breaks
+    when a client outlives an `asyncio.run`."""
+    try:
+        return openai.DefaultAioHttpClient()
+    except (AttributeError, RuntimeError):  # an older openai, or aiohttp missing
+        return openai.DefaultAsyncHttpxClient()
+
+
 async def _send(client: Any, body: dict[str, Any]) -> Any:
     """Send one request; turn transient failures into `TransientError`, rejections into `LLMRequestError`."""
     import openai
@@ -189,7 +198,8 @@ async def _send(client: Any, body: dict[str, Any]) -> Any:
     try:
         return await client.chat.completions.create(**body)
     except openai.APITimeoutError as err:
-        raise TransientError("timeout", str(err)) from err
+        kind = "connection" if _refused(err) else "timeout"
+        raise TransientError(kind, str(err)) from err
     except openai.APIConnectionError as err:
         raise TransientError("connection", str(err)) from err
     except openai.APIStatusError as err:
@@ -201,6 +211,19 @@ async def _send(client: Any, body: dict[str, Any]) -> Any:
         raise LLMRequestError(f"HTTP {err.status_code}: {err}", status=err.status_code) from err
     except (openai.APIResponseValidationError, ValueError) as err:  # ValueError covers broken JSON
         raise TransientError("malformed", f"unreadable response body: {err}") from err
+
+
+def _refused(err: BaseException) -> bool:
+    """True when a 'timeout' was really a failed connect (openai's aiohttp transport reports a refused
+    connection as a connect timeout): an OSError other than a timeout somewhere in the cause chain."""
+    cause = err.__cause__ or err.__context__
+    for _ in range(8):
+        if cause is None:
+            return False
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _parse(completion: Any, settings: Settings) -> Response:

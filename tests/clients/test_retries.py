@@ -25,13 +25,21 @@ def ask(client, prompt, **kwargs):
     return client.generate([{"role": "user", "content": prompt}], max_tokens=8, **kwargs)
 
 
-def run(coro):
-    return asyncio.run(coro)
+def run(coro, client=None):
+    """Run one call (closing the client's connections on the same loop afterwards)."""
+    async def go():
+        try:
+            return await coro
+        finally:
+            if client is not None:
+                await client.close()
+
+    return asyncio.run(go())
 
 
 def test_429_waits_retry_after_by_the_servers_clock(faults):
     client = client_for(faults.url)
-    response = run(ask(client, "429x1 a"))
+    response = run(ask(client, "429x1 a"), client)
     assert response.text == "echo 429x1 a"
     first, second = faults.arrivals["429x1 a"]
     assert second - first >= RETRY_AFTER
@@ -40,7 +48,8 @@ def test_429_waits_retry_after_by_the_servers_clock(faults):
 
 @pytest.mark.parametrize("fault", ["500", "malformed", "nochoices"])
 def test_transient_faults_are_retried_then_succeed(faults, fault):
-    response = run(ask(client_for(faults.url), f"{fault}x2 b"))
+    client = client_for(faults.url)
+    response = run(ask(client, f"{fault}x2 b"), client)
     assert response.text == f"echo {fault}x2 b"
     assert len(faults.arrivals[f"{fault}x2 b"]) == 3
 
@@ -48,30 +57,32 @@ def test_transient_faults_are_retried_then_succeed(faults, fault):
 @pytest.mark.parametrize(("fault", "kind"), [("500", "server_error"), ("malformed", "malformed"),
                                              ("nochoices", "malformed"), ("429", "rate_limit")])
 def test_persistent_faults_end_in_a_typed_error_after_max_attempts(faults, fault, kind):
+    client = client_for(faults.url)
     with pytest.raises(LLMRetryError) as info:
-        run(ask(client_for(faults.url), f"{fault}x9 c"))
+        run(ask(client, f"{fault}x9 c"), client)
     assert info.value.kind == kind and info.value.attempts == 3
     assert len(faults.arrivals[f"{fault}x9 c"]) == 3
 
 
 def test_a_hang_times_out_and_is_retried(faults):
     client = client_for(faults.url, timeout=0.3)
-    assert run(ask(client, "hangx1 d")).text == "echo hangx1 d"
+    assert run(ask(client, "hangx1 d"), client).text == "echo hangx1 d"
     with pytest.raises(LLMRetryError) as info:
-        run(ask(client, "hangx9 e"))
+        run(ask(client, "hangx9 e"), client)
     assert info.value.kind == "timeout" and len(faults.arrivals["hangx9 e"]) == 3
 
 
 def test_a_rejection_is_not_retried(faults):
+    client = client_for(faults.url)
     with pytest.raises(LLMRequestError) as info:
-        run(ask(client_for(faults.url), "400x9 f"))
+        run(ask(client, "400x9 f"), client)
     assert info.value.status == 400 and len(faults.arrivals["400x9 f"]) == 1
 
 
 def test_refused_connection_is_retried_then_typed():
     client = client_for(f"http://127.0.0.1:{free_port()}/v1")
     with pytest.raises(LLMRetryError) as info:
-        run(ask(client, "ok"))
+        run(ask(client, "ok"), client)
     assert info.value.kind == "connection" and info.value.attempts == 3
 
 
@@ -79,7 +90,10 @@ def test_a_dead_replica_is_routed_around(faults):
     client = client_for([f"http://127.0.0.1:{free_port()}/v1", faults.url], retry=RetryPolicy(max_attempts=2, initial_delay=0.01))
 
     async def many():
-        return await asyncio.gather(*(ask(client, f"ok {i}") for i in range(10)))
+        try:
+            return await asyncio.gather(*(ask(client, f"ok {i}") for i in range(10)))
+        finally:
+            await client.close()
 
     assert [r.text for r in run(many())] == [f"echo ok {i}" for i in range(10)]
 
@@ -89,7 +103,10 @@ def test_the_run_goes_on_when_some_calls_fail(faults):
     prompts = ["ok 1", "500x9 g", "ok 2", "hangx9 h", "malformedx9 i", "429x1 j", "ok 3"]
 
     async def all_calls():
-        return await asyncio.gather(*(ask(client, p) for p in prompts), return_exceptions=True)
+        try:
+            return await asyncio.gather(*(ask(client, p) for p in prompts), return_exceptions=True)
+        finally:
+            await client.close()
 
     results = run(all_calls())
     failed = [p for p, r in zip(prompts, results) if isinstance(r, Exception)]
@@ -126,6 +143,6 @@ def test_bad_settings_name_the_setting():
         OpenAICompatibleClient("m", "127.0.0.1:1")
     client = client_for("http://127.0.0.1:1/v1")
     with pytest.raises(ValueError, match="temperature"):
-        run(ask(client, "x", temperature=-1))
+        run(ask(client, "x", temperature=-1), client)
     with pytest.raises(ValueError, match="top_logprobs"):
-        run(ask(client, "x", top_logprobs=3))
+        run(ask(client, "x", top_logprobs=3), client)
