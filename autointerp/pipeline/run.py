@@ -14,7 +14,7 @@ from typing import Any
 from autointerp.latents.format import CacheReader
 from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
-from autointerp.pipeline.outputs import RunPaths, write_run_config
+from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
 from autointerp.pipeline.stage import InterpretStage, StageState, check_failures
 from autointerp.pipeline.summary import build_summary, write_summary
 
@@ -45,10 +45,11 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
     Raises `RunFailedError` (after writing everything) when too many latents failed.
     """
     paths, parts = RunPaths(run_dir), parts or Parts()
+    run_config = redact(run_config if run_config is not None else {"interpret": config.to_dict()})  # no secret goes further
     reader = CacheReader(paths.latents)  # fails clearly when predict has not finished
     if config.reference_run:
         CacheReader(_reference_dir(paths, config.reference_run) / "latents")  # fails before any LLM call
-    write_run_config(paths, run_config if run_config is not None else {"interpret": config.to_dict()})
+    write_run_config(paths, run_config)
     with _served_model(config) as base_url:
         _fill_parts(parts, config, reader, paths, base_url)
         return _interpret(paths, config, reader, run_config, parts)
@@ -159,7 +160,7 @@ def _finish(paths: RunPaths, config: InterpretConfig, summary: dict[str, Any], r
         from autointerp.pipeline.tracking import log_run, resolve_tracking_uri
 
         uri = parts.mlflow_tracking_uri or resolve_tracking_uri(config.tracking_uri)
-        log_run(paths, run_config or {"interpret": config.to_dict()}, summary, uri, config.experiment, run_id=parts.mlflow_run_id)
+        log_run(paths, run_config, summary, uri, config.experiment, run_id=parts.mlflow_run_id)
 
 
 def _specialization(paths: RunPaths, reference_run: str) -> dict[str, Any]:
