@@ -10,8 +10,8 @@ import math
 from html import escape
 
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#4b5563")
-WIDTH, HEIGHT = 560, 300
-MARGIN = {"left": 52, "right": 16, "top": 30, "bottom": 42}
+WIDTH, HEIGHT = 440, 280
+MARGIN = {"left": 52, "right": 16, "bottom": 42}
 
 
 def xml_escape(text: object) -> str:
@@ -71,16 +71,24 @@ def _axes(x0: float, x1: float, y0: float, y1: float, box: tuple[float, float, f
     return out
 
 
-def _legend(names: list[str], left: float, top: float) -> list[str]:
-    """Colour key, one row per series."""
-    longest = max(len(n) for n in names)
-    out = [f'<rect x="{left - 4}" y="{top - 12}" width="{longest * 6.2 + 22:.0f}" height="{14 * len(names) + 4}" '
-           f'fill="#ffffff" fill-opacity="0.85" stroke="#e5e7eb"/>']
+def _legend(names: list[str]) -> tuple[list[str], int]:
+    """Colour key in rows above the panel, so it never hides data; returns the SVG and the row count."""
+    out, x, row = [], float(MARGIN["left"]), 0
     for k, name in enumerate(names):
-        y = top + 14 * k
-        out.append(f'<rect x="{left}" y="{y - 8}" width="9" height="9" fill="{PALETTE[k % len(PALETTE)]}"/>'
-                   f'<text x="{left + 13}" y="{y}" fill="#111827">{xml_escape(name)}</text>')
-    return out
+        width = 27 + 6.2 * len(name)
+        if x + width > WIDTH - MARGIN["right"] and x > MARGIN["left"]:
+            x, row = float(MARGIN["left"]), row + 1
+        y = 36 + 13 * row
+        out.append(f'<rect x="{x:.0f}" y="{y - 8}" width="9" height="9" fill="{PALETTE[k % len(PALETTE)]}"/>'
+                   f'<text x="{x + 13:.0f}" y="{y}" fill="#111827">{xml_escape(name)}</text>')
+        x += width
+    return out, (row + 1 if names else 0)
+
+
+def _box(legend_rows: int) -> tuple[float, float, float, float]:
+    """The panel (left, top, width, height) below the title and `legend_rows` rows of legend."""
+    top = 30 + 13 * legend_rows
+    return (MARGIN["left"], top, WIDTH - MARGIN["left"] - MARGIN["right"], HEIGHT - top - MARGIN["bottom"])
 
 
 def histograms_svg(groups: dict[str, list[float]], title: str, x_label: str, bins: int = 20) -> str:
@@ -97,8 +105,9 @@ def histograms_svg(groups: dict[str, list[float]], title: str, x_label: str, bin
         for v in vs:
             counts[k][min(int((v - lo) / width), bins - 1)] += 1
     top_count = max(max(c) for c in counts.values())
-    box = (MARGIN["left"], MARGIN["top"], WIDTH - MARGIN["left"] - MARGIN["right"], HEIGHT - MARGIN["top"] - MARGIN["bottom"])
-    out = _axes(lo, hi, 0, top_count, box, x_label, "latents")
+    legend, rows = _legend(list(groups))
+    box = _box(rows)
+    out = _axes(lo, hi, 0, top_count, box, x_label, "latents") + legend
     left, top, w, h = box
     for k, name in enumerate(groups):
         points = []
@@ -109,7 +118,6 @@ def histograms_svg(groups: dict[str, list[float]], title: str, x_label: str, bin
         colour = PALETTE[k % len(PALETTE)]
         out.append(f'<polyline points="{left},{top + h} {" ".join(points)} {left + w},{top + h}" '
                    f'fill="{colour}" fill-opacity="0.12" stroke="{colour}" stroke-width="1.5"/>')
-    out += _legend(list(groups), left + 8, top + 14)
     return _svg(out, title)
 
 
@@ -133,9 +141,10 @@ def scatter_svg(series: dict[str, list[tuple[float, float]]], title: str, x_labe
     if diagonal:
         x0 = y0 = min(x0, y0)
         x1 = y1 = max(x1, y1)
-    box = (MARGIN["left"], MARGIN["top"], WIDTH - MARGIN["left"] - MARGIN["right"], HEIGHT - MARGIN["top"] - MARGIN["bottom"])
+    legend, rows = _legend(list(series)) if len(series) > 1 else ([], 0)
+    box = _box(rows)
     left, top, w, h = box
-    out = _axes(x0, x1, y0, y1, box, x_label, y_label, x_log)
+    out = _axes(x0, x1, y0, y1, box, x_label, y_label, x_log) + legend
     px = lambda x: left + (x - x0) / ((x1 - x0) or 1) * w  # noqa: E731
     py = lambda y: top + h - (y - y0) / ((y1 - y0) or 1) * h  # noqa: E731
     if diagonal:
@@ -144,6 +153,4 @@ def scatter_svg(series: dict[str, list[tuple[float, float]]], title: str, x_labe
         colour = PALETTE[k % len(PALETTE)]
         dots = "".join(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.6"/>' for x, y in pts)
         out.append(f'<g fill="{colour}" fill-opacity="0.6">{dots}</g>')
-    if len(series) > 1:
-        out += _legend(list(series), left + 8, top + 14)
     return _svg(out, title)

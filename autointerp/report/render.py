@@ -82,22 +82,23 @@ def headline_scores(cards: list[dict[str, Any]], scorer: str) -> tuple[str | Non
 
 def make_plots(data: dict[str, Any]) -> dict[str, str]:
     """File stem -> SVG: score distributions, score versus firing rate, detection versus fuzz."""
-    cards, dists, vs_rate, by_scorer = data["latents"], {}, {}, {}
+    cards, dists, vs_rate, by_scorer, labels = data["latents"], {}, {}, {}, {}
     for scorer in data["scorers"]:
         metric, values = headline_scores(cards, scorer)
         if metric:
-            label = f"{scorer} ({metric})"
+            label = scorer if metric == "balanced_accuracy" else f"{scorer} ({metric})"
             dists[label] = [v for _, v in values]
             vs_rate[label] = [(c["fr"], v) for c, v in values if c["fr"] is not None]
-            by_scorer[scorer] = {(c["hp"], c["i"]): v for c, v in values}
+            by_scorer[scorer], labels[scorer] = {(c["hp"], c["i"]): v for c, v in values}, f"{scorer} {metric}"
     plots = {
-        "score_distributions": histograms_svg(dists, "Score distribution per scorer", "headline score"),
-        "score_vs_firing_rate": scatter_svg(vs_rate, "Score versus firing rate", "firing rate (log scale)", "headline score", x_log=True),
+        "score_distributions": histograms_svg(dists, "Score distribution per scorer", "score (balanced accuracy unless named)"),
+        "score_vs_firing_rate": scatter_svg(vs_rate, "Score versus firing rate", "firing rate (log scale)", "score", x_log=True),
     }
     if "detection" in by_scorer and "fuzz" in by_scorer:
         both = sorted(set(by_scorer["detection"]) & set(by_scorer["fuzz"]))
         points = {"latents": [(by_scorer["detection"][k], by_scorer["fuzz"][k]) for k in both]}
-        plots["detection_vs_fuzz"] = scatter_svg(points, "Detection versus fuzz", "detection", "fuzz", diagonal=True)
+        plots["detection_vs_fuzz"] = scatter_svg(points, "Detection versus fuzz", labels["detection"], labels["fuzz"],
+                                                   diagonal=True)
     return plots
 
 

@@ -95,7 +95,7 @@ def usage_html(run: RunData) -> str:
     if usage:
         keys = ["calls", "cached_calls", "prompt_tokens", "completion_tokens", "cost_usd"]
         rows = [[esc(stage)] + [_num((u or {}).get(k), 4) for k in keys] for stage, u in usage.items()]
-        parts.append(_table(["stage", *keys], rows))
+        parts.append(_table(["stage", "calls", "cached", "prompt tokens", "completion tokens", "USD"], rows))
     if timing:
         rows = [[esc(stage), _num(t, 4)] for stage, t in timing.items()]
         parts.append(_table(["stage", "seconds"], rows))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from autointerp.report.plots import empty_svg, histograms_svg, scatter_svg
+from autointerp.report.plots import HEIGHT, MARGIN, empty_svg, histograms_svg, scatter_svg
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -24,7 +24,7 @@ def test_histograms_count_every_value_once():
     root = ET.fromstring(histograms_svg(values, "Scores", "score", bins=10))
     lines = root.findall(f".//{NS}polyline")
     assert len(lines) == 2
-    bottom = 300 - 42  # HEIGHT - bottom margin: where a zero count sits
+    bottom = HEIGHT - MARGIN["bottom"]  # where a zero count sits
     heights = [bottom - float(p.split(",")[1]) for p in lines[0].get("points").split()[1:-1:2]]
     # bins of width 0.1: one value in bin 1, two in bin 5, one in bin 9; the tallest bar is 2
     assert [round(h / max(heights) * 2) for h in heights] == [0, 1, 0, 0, 0, 2, 0, 0, 0, 1]
@@ -37,3 +37,12 @@ def test_text_is_escaped_and_empty_inputs_say_so():
     assert "no scores to plot" in histograms_svg({"detection": []}, "t", "x")
     assert "no latents with both values" in scatter_svg({"a": [(float("nan"), 1.0)]}, "t", "x", "y")
     ET.fromstring(empty_svg("t", "m"))
+
+
+def test_a_long_legend_wraps_above_the_panel():
+    names = [f"scorer_number_{k}" for k in range(7)]
+    root = ET.fromstring(histograms_svg({n: [0.5] for n in names}, "t", "x"))
+    keys = [r for r in root.findall(f"{NS}rect") if r.get("width") == "9"]
+    assert len(keys) == 7 and all(float(r.get("x")) + 100 < 440 for r in keys)
+    panel_top = float(root.find(f"{NS}rect").get("y"))
+    assert len({r.get("y") for r in keys}) > 1 and max(float(r.get("y")) for r in keys) + 9 < panel_top
