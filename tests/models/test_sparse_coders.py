@@ -224,7 +224,7 @@ def test_saelens_jumprelu_with_log_threshold(tmp_path):
     tensors = {key: w[key] for key in ("W_enc", "b_enc", "W_dec", "b_dec")}
     save_file({**tensors, "log_threshold": np.log(w["threshold"])}, str(folder / "sae_weights.safetensors"))
     coder = load_sparse_coders(str(tmp_path), ["layers.1"])["layers.1"]
-    pre = x @ w["W_enc"] + w["b_enc"]
+    pre = (x - w["b_dec"]) @ w["W_enc"] + w["b_enc"]  # no apply_b_dec_to_input: SAELens' default, True
     np.testing.assert_allclose(_coo_to_dense(coder, x), pre * (pre > w["threshold"]), rtol=1e-5, atol=1e-5)
     save_file(tensors, str(folder / "sae_weights.safetensors"))
     with pytest.raises(ValueError, match=r"lacks tensor\(s\) \['threshold'\] for a jumprelu SAE"):

@@ -100,8 +100,8 @@ def _saelens_activation(config: dict[str, Any]) -> str:
     return str(config.get("activation_fn_str") or config.get("activation_fn") or "relu").lower()
 
 
-def load_saelens(folder: Path, hookpoint: str, dtype: torch.dtype, device) -> SparseCoder:
-    """A SAELens SAE or transcoder (relu, topk or jumprelu)."""
+def _saelens_checked_config(folder: Path) -> tuple[dict[str, Any], str]:
+    """cfg.json and its activation, refusing what we cannot encode faithfully."""
     config = _read_config(folder)
     if not (folder / SAELENS_WEIGHTS).is_file():
         raise ValueError(f"sparse_model: {folder} is incomplete: {SAELENS_WEIGHTS} is missing")
@@ -111,22 +111,34 @@ def load_saelens(folder: Path, hookpoint: str, dtype: torch.dtype, device) -> Sp
     normalize = config.get("normalize_activations") or "none"
     if normalize != "none":
         raise ValueError(f"sparse_model: {folder / CONFIG}: normalize_activations={normalize!r} is not supported")
-    keys = ["W_enc", "b_enc", "W_dec", "b_dec"]
-    t = _read_tensors(folder / SAELENS_WEIGHTS, keys, optional=("threshold", "log_threshold"))
+    return config, activation
+
+
+def _saelens_tensors(folder: Path, activation: str, config: dict[str, Any], dtype, device) -> dict[str, torch.Tensor]:
+    """The weights, with `threshold` for jumprelu (from `log_threshold` in training checkpoints)."""
+    path = folder / SAELENS_WEIGHTS
+    t = _read_tensors(path, ["W_enc", "b_enc", "W_dec", "b_dec"], optional=("threshold", "log_threshold"))
     if activation == "jumprelu" and "threshold" not in t:
         if "log_threshold" not in t:
-            raise ValueError(f"sparse_model: {folder / SAELENS_WEIGHTS} lacks tensor(s) ['threshold'] for a jumprelu SAE")
-        t["threshold"] = t.pop("log_threshold").float().exp()  # training checkpoints keep the log
+            raise ValueError(f"sparse_model: {path} lacks tensor(s) ['threshold'] for a jumprelu SAE")
+        t["threshold"] = t.pop("log_threshold").float().exp()
     t = _cast(t, dtype, device)
-    d_in, d_sae = t["W_enc"].shape
-    for key, actual in (("d_in", d_in), ("d_sae", d_sae)):
+    for key, actual in zip(("d_in", "d_sae"), t["W_enc"].shape):
         if config.get(key, actual) != actual:
             raise ValueError(f"sparse_model: {folder / CONFIG} says {key}={config[key]}, the weights have {actual}")
+    return t
+
+
+def load_saelens(folder: Path, hookpoint: str, dtype: torch.dtype, device) -> SparseCoder:
+    """A SAELens SAE or transcoder (relu, topk or jumprelu)."""
+    config, activation = _saelens_checked_config(folder)
+    t = _saelens_tensors(folder, activation, config, dtype, device)
     architecture = str(config.get("architecture", "")).lower()
     transcoder = bool(config.get("transcode")) or "transcoder" in architecture or "d_out" in config
     args = (t["W_enc"].T.contiguous(), t["b_enc"], t["W_dec"], t["b_dec"])
     common = dict(hookpoint=hookpoint, transcoder=transcoder,
-                  subtract_b_dec=bool(config.get("apply_b_dec_to_input", False)) and not transcoder)
+                  # SAELens' own default when the key is absent is True.
+                  subtract_b_dec=bool(config.get("apply_b_dec_to_input", True)) and not transcoder)
     if activation == "topk":
         k = config.get("k") or (config.get("activation_fn_kwargs") or {}).get("k")
         if not isinstance(k, int):
