@@ -54,8 +54,14 @@ class Chromium:
 
         args = [binary, *FLAGS, f"--user-data-dir={self._profile}", f"--window-size={window[0]},{window[1]}",
                 "--remote-debugging-pipe", "about:blank"]
-        self.process = subprocess.Popen(args, preexec_fn=wire_fds, close_fds=False,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.process = subprocess.Popen(args, preexec_fn=wire_fds, close_fds=False,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError as err:
+            for fd in (to_child, from_child, self._write_fd, self._read_fd):
+                os.close(fd)
+            shutil.rmtree(self._profile, ignore_errors=True)
+            raise ChromiumError(f"could not start chromium at {binary}: {err}") from err
         os.close(to_child)
         os.close(from_child)
 

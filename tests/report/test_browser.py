@@ -115,3 +115,10 @@ def test_pages_of_fifty(browser, tmp_path):
     assert page.evaluate("document.querySelectorAll('#cards .card').length") == 10
     assert page.evaluate("document.getElementById('count').textContent") == "60 of 60 latents, showing 51–60"
     assert page.console_errors() == []
+
+
+def test_a_missing_browser_is_a_clear_error(tmp_path):
+    from autointerp.report.headless import ChromiumError
+
+    with pytest.raises(ChromiumError, match="could not start chromium at .*nope"):
+        Chromium(binary=str(tmp_path / "nope"))
