@@ -182,7 +182,7 @@
     if (c.top && c.top.length) {
       box.appendChild(el("div", "ex-title", "Top promoted output tokens"));
       var list = el("div", "top-tokens");
-      c.top.forEach(function (t) { list.appendChild(el("span", "", t)); });
+      c.top.forEach(function (t) { list.appendChild(el("span", "", typeof t === "string" ? t : JSON.stringify(t))); });
       box.appendChild(list);
     }
     return box;
