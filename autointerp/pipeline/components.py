@@ -80,7 +80,24 @@ def build_record_builder(config: InterpretConfig, reader: Any, tokenizer: Any, r
 
     if "neighbours" in config.overwrite:
         _clear_neighbour_caches(run_dir / "examples_cache")
-    return RecordBuilder(reader, config.examples, tokenizer, cache_dir=run_dir / "examples_cache")
+    weights = coder_weights(config, reader)
+    return RecordBuilder(reader, config.examples, tokenizer, cache_dir=run_dir / "examples_cache", **weights)
+
+
+def coder_weights(config: InterpretConfig, reader: Any) -> dict[str, Any]:
+    """Decoder or encoder rows per hookpoint, loaded from the cache's sparse model, when the
+    neighbours source compares latents by weights; {} otherwise (nothing is loaded)."""
+    examples = config.examples
+    if examples.non_activating_source != "neighbours" or examples.neighbours_type == "co-occurrence":
+        return {}
+    from autointerp.models.sparse_coders import load_sparse_coders
+    from autointerp.models.cache_module import resolve_sparse_model
+
+    hookpoints = config.hookpoints or reader.hookpoints
+    coders = load_sparse_coders(resolve_sparse_model(reader.manifest["sparse_model"]), hookpoints)
+    if examples.neighbours_type == "decoder_similarity":  # W_dec [d_sae, d_out]
+        return {"decoder_weights": {hp: c.W_dec.detach().float().numpy() for hp, c in coders.items()}}
+    return {"encoder_weights": {hp: c.encoder_weight.detach().float().numpy() for hp, c in coders.items()}}
 
 
 def _clear_neighbour_caches(folder: Path) -> None:

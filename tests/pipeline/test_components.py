@@ -1,0 +1,49 @@
+"""Building the stage's parts from the config: scorers and explainer by name, coder weights for neighbours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autointerp.examples.config import ExamplesConfig
+from autointerp.pipeline import components
+from autointerp.pipeline.config import InterpretConfig
+
+
+def test_scorers_and_explainer_are_built_by_name_with_the_configured_settings():
+    config = InterpretConfig(scorers=["detection", "fuzz", "intruder"], num_examples_per_scorer_prompt=7, log_probs=True,
+                             examples=ExamplesConfig(n_examples_train=11))
+    scorers = components.build_scorers(config)
+    assert set(scorers) == {"detection", "fuzz", "intruder"}
+    assert scorers["detection"].n_examples_per_prompt == 7 and scorers["detection"].log_probs is True
+    explainer = components.build_explainer(config)
+    assert explainer.name == "default" and explainer.max_examples == 11
+
+
+def test_an_unknown_scorer_fails_before_any_work():
+    with pytest.raises(ValueError, match="scorers: unknown name 'bogus'"):
+        components.build_scorers(InterpretConfig(scorers=["bogus"]))
+
+
+def test_faiss_negatives_make_the_default_explainer_contrastive():
+    config = InterpretConfig(examples=ExamplesConfig(non_activating_source="FAISS"))
+    assert components.build_explainer(config).name == "contrastive"
+    assert components.build_explainer(InterpretConfig(explainer="chain-of-thought")).name == "chain-of-thought"
+
+
+@pytest.mark.parametrize(("kind", "key", "weight"), [("decoder_similarity", "decoder_weights", "W_dec"),
+                                                     ("encoder_similarity", "encoder_weights", "encoder.weight")])
+def test_weight_neighbours_get_the_coder_rows(tmp_path, kind, key, weight):
+    from cache_helpers import make_sparsify_sae
+
+    from autointerp.latents.format import CacheReader
+    from pipeline_fakes import make_cache
+
+    weights = make_sparsify_sae(tmp_path / "sae", "layers.1", d_in=16, d_sae=8, k=2)
+    make_cache(tmp_path / "run")
+    manifest = (tmp_path / "run" / "latents" / "manifest.json")
+    manifest.write_text(manifest.read_text().replace('"tiny-sae"', f'"{tmp_path / "sae"}"'))
+    config = InterpretConfig(examples=ExamplesConfig(non_activating_source="neighbours", neighbours_type=kind))
+    out = components.coder_weights(config, CacheReader(tmp_path / "run" / "latents"))
+    np.testing.assert_allclose(out[key]["layers.1"], weights[weight].numpy(), rtol=1e-6)
+    assert components.coder_weights(InterpretConfig(), CacheReader(tmp_path / "run" / "latents")) == {}
