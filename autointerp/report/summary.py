@@ -6,6 +6,7 @@ every piece of text from the run passes through `xml_escape`.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -144,6 +145,14 @@ def failures_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     return "".join(parts) or '<p class="note">no failures, nothing skipped</p>'
 
 
+def config_html(run: RunData) -> str:
+    """The run's resolved config, folded away."""
+    if not run.run_config:
+        return ""
+    text = json.dumps(run.run_config, indent=2, sort_keys=True, default=str)
+    return f'<details class="block" id="run-config"><summary>Run config</summary><pre>{esc(text)}</pre></details>'
+
+
 def summary_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     """The whole summary section; `cards` fill in what the summary lacks (counts, failures)."""
     return "".join([
@@ -155,4 +164,5 @@ def summary_html(run: RunData, cards: list[dict[str, Any]]) -> str:
         _section("Cache", cache_html(run), "cache"),
         _section("Failures and skipped latents", failures_html(run, cards), "failures"),
         "</div>",
+        config_html(run),
     ])

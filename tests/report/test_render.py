@@ -44,6 +44,7 @@ def test_writes_report_and_plots_and_embeds_every_latent(tmp_path):
     assert "0.5" in html and "explainer reply" not in html  # chance level shown; no failures in this run
     assert "<td>123,456</td>" in html and "<th>mean_l0</th>" in html  # per-hookpoint cache statistics as a table
     assert "<th>unparseable</th>" in html  # per-scorer counts
+    assert '<summary>Run config</summary><pre>{\n  &quot;name&quot;: &quot;run&quot;' in html
     assert "<b>0.0012</b><span>cost (USD)</span>" in html and "<b>10</b><span>LLM calls</span>" in html
 
 
