@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from autointerp.report.load import RunData
@@ -145,11 +146,24 @@ def failures_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     return "".join(parts) or '<p class="note">no failures, nothing skipped</p>'
 
 
+SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|authorization|(^|_)token$)", re.IGNORECASE)
+"""Config keys whose values the page never shows, should one reach run_config.json."""
+
+
+def _redacted(value: Any) -> Any:
+    """The config with secret-looking values replaced (defence in depth: the run strips them already)."""
+    if isinstance(value, dict):
+        return {k: "<redacted>" if SECRET_KEY.search(str(k)) and v else _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
 def config_html(run: RunData) -> str:
     """The run's resolved config, folded away."""
     if not run.run_config:
         return ""
-    text = json.dumps(run.run_config, indent=2, sort_keys=True, default=str)
+    text = json.dumps(_redacted(run.run_config), indent=2, sort_keys=True, default=str)
     return f'<details class="block" id="run-config"><summary>Run config</summary><pre>{esc(text)}</pre></details>'
 
 

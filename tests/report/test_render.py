@@ -132,3 +132,12 @@ def test_without_worker_processes_the_report_is_built_inline(tmp_path, monkeypat
     monkeypatch.setattr(render, "PARALLEL_FROM", 1)
     monkeypatch.setattr(render, "ProcessPoolExecutor", no_processes)
     assert len(render.page_data(load_run(tmp_path / "run"), workers=2)["latents"]) == 4
+
+
+def test_secret_looking_config_values_never_reach_the_page(tmp_path):
+    run_dir = tmp_path / "run"
+    make_run(run_dir, RunSpec(latents_per_hookpoint=1))
+    config = {"client": {"api_key": "sk-PLANTED", "n_tokens": 1000, "max_tokens": 64}, "hf_token": "hf_PLANTED"}
+    (run_dir / "run_config.json").write_text(json.dumps(config))
+    html = write_report(run_dir).read_text()
+    assert "PLANTED" not in html and "&quot;n_tokens&quot;: 1000" in html and "&quot;max_tokens&quot;: 64" in html
