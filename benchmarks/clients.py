@@ -5,8 +5,10 @@
 The server runs in its own process. For each concurrency C it sends N distinct requests at once
 through OpenAICompatibleClient(max_concurrency=C) and prints the wall time as a ratio of the ideal
 N x latency / C (the target is <= 1.1), the peak in-flight count the server saw, and the speed-up
-over a concurrency-1 baseline (delphi's setting for remote APIs) measured in the same run. A last
-pass repeats the C=max run with the response cache warm: it must send zero requests.
+over a concurrency-1 baseline (delphi's setting for remote APIs) measured in the same run. Then
+it compares the client CPU per request of openai's default httpx pool and of its aiohttp transport
+(the one the client uses), and repeats the C=max run with the response cache warm: it must send
+zero requests.
 """
 
 from __future__ import annotations
@@ -89,6 +91,27 @@ def timed_run(url: str, n: int, concurrency: int, cache_path: str | None, tag: s
     return asyncio.run(go())
 
 
+def compare_transports(url: str, port: int, args: argparse.Namespace) -> None:
+    """Client CPU per request with openai's default httpx pool vs its aiohttp transport (ours)."""
+    import openai
+
+    from autointerp.clients import openai_compatible
+
+    ours = openai_compatible._http_pool
+    c = max(args.concurrency)
+    cpu = {}
+    try:
+        for name, pool in (("httpx", lambda module: openai.DefaultAsyncHttpxClient()), ("aiohttp", ours)):
+            openai_compatible._http_pool = pool
+            wall = timed_run(url, args.requests // 2, c, None, tag=f"{name}-")
+            cpu[name] = CPU["client_s"] / (args.requests // 2) * 1000
+            print(f"transport {name:7s} C={c}: {wall:.2f} s for {args.requests // 2} requests, "
+                  f"client CPU {cpu[name]:.2f} ms per request")
+    finally:
+        openai_compatible._http_pool = ours
+    print(f"aiohttp transport uses {cpu['aiohttp'] / cpu['httpx']:.2f}x the client CPU of httpx")
+
+
 def wait_ready(port: int) -> None:
     """Poll /stats until the server answers."""
     for _ in range(100):
@@ -131,6 +154,7 @@ def main() -> None:
                   f"speed-up over C=1 {per_call * args.requests / wall:.1f}x; CPU per request: client "
                   f"{CPU['client_s'] / args.requests * 1000:.2f} ms, server {seen['cpu_s'] / args.requests * 1000:.2f} ms; "
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        compare_transports(url, port, args)
         with tempfile.TemporaryDirectory() as folder:
             cache = str(Path(folder) / "responses.sqlite")
             c = max(args.concurrency)
