@@ -20,7 +20,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from autointerp.data.module import TokenizedTextDataModule
 from autointerp.interpret_cli import use_attribute_docstrings
-from autointerp.pipeline.predict_hooks import add_interpret_argument, interpret_callbacks, reuse_cache
+from autointerp.pipeline.predict_hooks import add_interpret_argument, interpret_callbacks, print_results, reuse_cache
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,10 @@ class AutoInterpCLI(LightningCLI):
         if reuse_cache(self, model):
             return
         self.trainer.predict(model, datamodule=datamodule, return_predictions=False, ckpt_path=ckpt_path)
+
+    def after_predict(self) -> None:
+        """Print the interpret stage's results table (rank 0, when it ran)."""
+        print_results(self)
 
 
 def _subject_model(model: Any) -> str | None:

@@ -88,7 +88,7 @@ def test_summary_holds_each_requested_scorer(run):
     assert summary["counts"]["latents"] == 2 and summary["model"] == EMBEDDED_MODEL
     assert summary["usage"]["explain"]["calls"] >= 1 and summary["timing_s"]["predict"] > 0
     assert summary["cache"]["n_tokens"] == 1024
-    assert "balanced_accuracy" in proc.stdout or "balanced_accuracy" in proc.stderr or summary["per_hookpoint"]
+    assert "detection" in proc.stdout and "latents 2: explained" in proc.stdout  # the results table
 
 
 def test_mlflow_run_matches_the_summary(run):
@@ -118,3 +118,15 @@ def test_no_key_or_token_reaches_results_or_mlflow(run):
         if (root / where).exists():
             assert files_containing(root / where, PLANTED) == []
     assert PLANTED.encode() not in (root / "mlflow.db").read_bytes()
+
+
+def test_predict_again_reuses_the_cache_and_asks_nothing_new(run):
+    """Runs last: the same command again interprets the existing cache and finds every latent done."""
+    root, run_dir, _ = run
+    manifest = (run_dir / "latents" / "manifest.json").stat().st_mtime_ns
+    proc = run_cli(root, "predict", "--config", str(root / "e2e.yaml"), timeout=300)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (run_dir / "latents" / "manifest.json").stat().st_mtime_ns == manifest
+    assert summary["invocation"]["resumed"] == 2 and summary["invocation"]["attempted"] == 0
+    assert summary["usage"]["total"]["calls"] == 0 and summary["usage"]["total"]["cached_calls"] == 0
+    assert "latents 2: explained" in proc.stdout

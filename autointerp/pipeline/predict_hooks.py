@@ -73,5 +73,18 @@ def reuse_cache(cli: Any, model: Any) -> bool:
     if cli.trainer.is_global_zero:
         from autointerp.pipeline.run import interpret
 
-        interpret(run_dir(name), config, resolved_config(cli))
+        cli.interpret_summary = interpret(run_dir(name), config, resolved_config(cli))
     return True
+
+
+def print_results(cli: Any) -> None:
+    """Print the results table of the interpret stage that ran in this process (the CLI's end of run)."""
+    summaries = [getattr(cli, "interpret_summary", None)]
+    summaries += [getattr(cb, "summary", None) for cb in cli.trainer.callbacks if type(cb).__name__ == "InterpretAfterPredict"]
+    summary = next((s for s in summaries if s is not None), None)
+    if summary is None:
+        return
+    from autointerp.pipeline.summary import results_table
+
+    print(results_table(summary))
+    print(f"results in results/{summary['name']}/ (report: results/{summary['name']}/report.html)")
