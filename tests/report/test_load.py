@@ -49,3 +49,28 @@ def test_parse_json_accepts_nan_and_works_without_orjson(monkeypatch):
     assert parse_json(b'{"a": NaN, "b": [1, 2]}')["b"] == [1, 2]
     monkeypatch.setitem(__import__("sys").modules, "orjson", None)
     assert parse_json(b'{"a": 1}') == {"a": 1}
+
+
+def test_reads_what_the_interpret_stage_writes(tmp_path):
+    """The contract: files written by the interpret stage's own writers load and render."""
+    import numpy as np
+
+    from autointerp.pipeline.outputs import RunPaths, write_explanation, write_score
+    from autointerp.records import Explanation, Latent
+    from autointerp.report import write_report
+
+    from .runs import RunSpec, make_record, make_score
+
+    paths, spec, rng = RunPaths(tmp_path / "run"), RunSpec(), np.random.default_rng(1)
+    ok, failed = Latent("layers.2", 7), Latent("layers.2", 9)
+    record = make_record(rng, ok, spec)
+    write_explanation(paths, ok, record, Explanation(ok, "numbers in dates", "default"), None)
+    write_score(paths, make_score(rng, record, "detection", "numbers in dates"))
+    write_explanation(paths, failed, make_record(rng, failed, spec), None, "ExplanationError: no reply")
+    run = load_run(paths.root)
+    latents = list(run.latents())
+    assert [lat.key for lat in latents] == [("layers.2", 7), ("layers.2", 9)]
+    assert latents[0].explanation["text"] == "numbers in dates" and set(latents[0].scores) == {"detection"}
+    assert latents[1].error == "ExplanationError: no reply" and len(latents[1].record["test"]) == spec.n_test
+    html = write_report(paths.root).read_text()
+    assert "ExplanationError: no reply" in html and "numbers in dates" in html
