@@ -65,7 +65,11 @@ def _json_explanation(text: str) -> str | None:
     except json.JSONDecodeError:
         return None
     answer = value.get("explanation") if isinstance(value, dict) else None
-    return answer.strip() if isinstance(answer, str) and answer.strip() else None
+    if not isinstance(answer, str):
+        return None
+    match = _MARKER_LINE.match(answer.strip())  # small models repeat the marker inside the field
+    answer = (match.group(1) if match else answer).strip().strip("*_\"'` ").strip()
+    return answer or None
 
 
 class DefaultExplainer(Explainer):

@@ -179,5 +179,6 @@ def test_structured_explanations(cls, keys):
     schema = client.calls[0]["response_format"]["json_schema"]["schema"]
     assert schema["required"] == keys and explanation.text == "the word cat"
     assert parse_explanation('{"reasoning": "all cats", "explanation": "cats"}', require_marker=True) == "cats"
+    assert parse_explanation('{"explanation": "Explanation: cats"}', require_marker=True) == "cats"
     with pytest.raises(ExplanationError):
         parse_explanation('{"explanation": ""}', require_marker=True)
