@@ -201,7 +201,8 @@
     node.appendChild(scoreChips(c));
     node.appendChild(mistakes(c));
     var body = el("div", "card-body"), main = el("div", "");
-    var scale = c.max || Math.max.apply(null, [0].concat.apply([], c.act.map(function (e) { return e.a || []; })));
+    var scale = c.max || 0;  // shade against the cache maximum; else the largest value shown
+    if (!scale) c.act.forEach(function (e) { (e.a || []).forEach(function (a) { if (a > scale) scale = a; }); });
     if (!c.rec) main.appendChild(el("div", "note", "The record of this latent was not saved."));
     if (c.act.length) examples(main, "Activating examples: " + c.act.length + " of " + c.nact + ", strongest first", c.act, scale);
     if (c.non.length) {
