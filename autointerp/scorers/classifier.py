@@ -127,6 +127,9 @@ class ClassifierScorer(Scorer):
         if explanation is None:
             raise ValueError(f"{self.name} needs an explanation")
         batches = self.batches(record)
+        if not batches:
+            return ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text,
+                               error=f"skipped: latent {record.latent} has no examples for {self.name}")
         kwargs = {"max_tokens": self.max_tokens, "temperature": self.temperature, "logprobs": self.log_probs,
                   "top_logprobs": TOP_LOGPROBS if self.log_probs else 0}
         replies = await asyncio.gather(*(
@@ -137,7 +140,7 @@ class ClassifierScorer(Scorer):
         failures = [r for r in replies if isinstance(r, LLMError)]
         for batch, reply in zip(batches, replies):
             result.samples.extend(self._read(batch, reply, result))
-        if batches and len(failures) == len(batches):
+        if len(failures) == len(batches):
             result.error = f"all {len(batches)} prompts failed: {failures[0]}"
             return result
         result.metrics = self.metrics(result.samples)

@@ -69,6 +69,9 @@ class EmbeddingScorer(Scorer):
         if explanation is None:
             raise ValueError("embedding needs an explanation")
         examples = [(ex, True) for ex in record.test] + [(ex, False) for ex in record.negatives]
+        if not examples:
+            return ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text,
+                               error=f"skipped: latent {record.latent} has no examples for {self.name}")
         texts = ["".join(example_tokens(ex, self.tokenizer)) for ex, _ in examples]
         sims = await asyncio.to_thread(self.similarities, explanation.text, texts)
         result = ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text)

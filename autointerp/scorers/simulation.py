@@ -74,6 +74,9 @@ class SimulationScorer(Scorer):
         if explanation is None:
             raise ValueError("simulation needs an explanation")
         items = self.items(record)
+        if not items:
+            return ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text,
+                               error=f"skipped: latent {record.latent} has no examples for simulation")
         kwargs = {"max_tokens": self.max_tokens, "temperature": self.temperature, "logprobs": self.log_probs,
                   "top_logprobs": TOP_LOGPROBS if self.log_probs else 0}
         replies = await asyncio.gather(*(
@@ -83,7 +86,7 @@ class SimulationScorer(Scorer):
         result = ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text)
         result.samples = [self._read(it, reply, record, result) for it, reply in zip(items, replies)]
         failed = sum(isinstance(r, LLMError) for r in replies)
-        if items and failed == len(items):
+        if failed == len(items):
             result.error = f"all {failed} prompts failed: {next(iter(replies))}"
             return result
         result.metrics = simulation_metrics(result.samples)

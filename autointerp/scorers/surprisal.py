@@ -105,6 +105,9 @@ class SurprisalScorer(Scorer):
         if explanation is None:
             raise ValueError("surprisal needs an explanation")
         examples = [(ex, True) for ex in record.test] + [(ex, False) for ex in record.negatives]
+        if not examples:
+            return ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text,
+                               error=f"skipped: latent {record.latent} has no examples for {self.name}")
         texts = [_spaced("".join(example_tokens(ex, self.tokenizer))) for ex, _ in examples]
         base = await asyncio.to_thread(self.losses, BASELINE_PREFIX, texts)
         told = await asyncio.to_thread(self.losses, EXPLAINED_PREFIX.format(explanation=explanation.text), texts)

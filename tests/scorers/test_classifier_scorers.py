@@ -194,3 +194,12 @@ def test_structured_replies_send_a_schema_and_parse(cls, schema, metric):
         sizes = sorted(c["response_format"]["json_schema"]["schema"]["properties"]["answers"]["maxItems"]
                        for c in client.calls)
         assert sizes == [5, 5, 5, 5]
+
+
+@pytest.mark.parametrize("cls", [DetectionScorer, RecallScorer, FuzzScorer, SimulationScorer])
+def test_a_record_without_examples_is_skipped(cls):
+    record = make_record()
+    record.test, record.negatives = [], []
+    client = ScriptedClient("truth")
+    result = run(cls(), record, client)
+    assert result.error.startswith("skipped") and not client.calls
