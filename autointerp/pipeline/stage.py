@@ -69,6 +69,7 @@ class InterpretStage:
         self.accounting = accounting
         self.state = StageState()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records")  # builder is not thread safe
+        self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="writes")  # JSON writes off the event loop
 
     def select(self) -> list[Latent]:
         """The latents this run interprets, from the config's hookpoints / max_latents / latents."""
@@ -87,6 +88,7 @@ class InterpretStage:
         finally:
             progress.close()
             self._pool.shutdown(wait=False)
+            self._io.shutdown(wait=True)
         return self.state
 
     async def _worker(self, queue: asyncio.Queue[Latent], progress: Any) -> None:
@@ -137,7 +139,7 @@ class InterpretStage:
             logger.warning("explaining %s failed: %s", latent, exc)
             explanation, error = None, f"{type(exc).__name__}: {exc}"
             self.state.failed.append(latent)
-        outputs.write_explanation(self.paths, latent, record, explanation, error)
+        await self._write(outputs.write_explanation, self.paths, latent, record, explanation, error)
         return explanation
 
     async def _score(self, name: str, record: LatentRecord, explanation: Explanation | None) -> None:
@@ -152,7 +154,11 @@ class InterpretStage:
         except Exception as exc:  # recorded as that scorer's error for this latent
             logger.warning("scoring %s with %s failed: %s", record.latent, name, exc)
             result = ScoreResult(latent=record.latent, scorer=name, explanation=text, error=f"{type(exc).__name__}: {exc}")
-        outputs.write_score(self.paths, result)
+        await self._write(outputs.write_score, self.paths, result)
+
+    async def _write(self, writer: Any, *args: Any) -> None:
+        """Run an atomic JSON writer in the I/O threads, so requests keep flowing while it serializes."""
+        await asyncio.get_running_loop().run_in_executor(self._io, writer, *args)
 
     async def _timed(self, stage: str, awaitable: Any) -> Any:
         start = time.perf_counter()
