@@ -4,7 +4,8 @@
 
 Caches: rows of 256 tokens, d_sae 4096, latents firing at log-uniform rates (0.05%-3% of tokens,
 about 24 per token), written in 5 shards with the real writers. The large cache has four times
-the rows, so each latent has four times the nonzeros. Baselines measured in the same run:
+the rows, so each latent has four times the nonzeros; a third has four times the latents (each
+latent as dense as in the small one). Baselines measured in the same run:
 reading a latent by scanning all nonzeros (what an unsorted cache forces), and safetensors'
 `get_slice` per shard (the reader before it was memory-mapped).
 """
@@ -28,15 +29,17 @@ from autointerp.examples import ExamplesConfig, RecordBuilder  # noqa: E402
 from autointerp.latents import CacheReader  # noqa: E402
 from autointerp.records import Latent  # noqa: E402
 
-CTX, D_SAE, HP = 256, 4096, "layers.15"
+CTX, HP = 256, "layers.15"
 
 
-def make_cache(folder: Path, n_rows: int, seed: int = 0) -> int:
-    """Write a synthetic cache; returns its number of nonzeros."""
+def make_cache(folder: Path, n_rows: int, d_sae: int = 4096, seed: int = 0) -> int:
+    """Write a synthetic cache; returns its number of nonzeros. Latent j fires at the same rate
+    whatever d_sae is (about 24 latents per token per 4096)."""
     rng = np.random.default_rng(seed)
     n_tokens = n_rows * CTX
-    rates = np.exp(rng.uniform(np.log(5e-4), np.log(3e-2), D_SAE))
-    rates *= 24 / D_SAE / rates.mean()
+    low, high = 5e-4, 3e-2
+    rates = np.exp(rng.uniform(np.log(low), np.log(high), d_sae))
+    rates *= (24 / 4096) / ((high - low) / np.log(high / low))  # divided by the log-uniform mean
     token_index, latent = [], []
     for j, rate in enumerate(rates):
         hits = np.unique(rng.integers(0, n_tokens, rng.binomial(n_tokens, min(rate, 1.0))))
@@ -45,7 +48,7 @@ def make_cache(folder: Path, n_rows: int, seed: int = 0) -> int:
     token_index, latent = np.concatenate(token_index), np.concatenate(latent)
     values = rng.exponential(2.0, len(latent)).astype(np.float16).astype(np.float32) + np.float32(0.01)
     tokens = rng.integers(0, 49_152, (n_rows, CTX))
-    write_cache(folder, tokens, {HP: (token_index, latent, values)}, {HP: D_SAE}, n_shards=5)
+    write_cache(folder, tokens, {HP: (token_index, latent, values)}, {HP: d_sae}, n_shards=5)
     return len(latent)
 
 
@@ -64,7 +67,7 @@ def time_reads(reader: CacheReader, latents: list[Latent]) -> dict[str, float]:
         parts = [h.get_slice("token_index")[int(o[lat.index]) : int(o[lat.index + 1])] for h, o in zip(handles, offsets)]
         np.sort(np.concatenate(parts))
     sliced = (time.perf_counter() - start) / len(latents)
-    all_latents = np.concatenate([np.repeat(np.arange(D_SAE), np.diff(o)) for o in offsets])
+    all_latents = np.concatenate([np.repeat(np.arange(len(o) - 1), np.diff(o)) for o in offsets])
     all_tokens = np.concatenate([h.get_tensor("token_index") for h in handles])
     few = latents[:50]
     start = time.perf_counter()
@@ -74,12 +77,12 @@ def time_reads(reader: CacheReader, latents: list[Latent]) -> dict[str, float]:
     return {"mmap": mapped, "get_slice": sliced, "scan": scanned}
 
 
-def time_build(builder: RecordBuilder, latents: list[Latent]) -> tuple[float, list]:
-    """Seconds for building every record; the records."""
+def time_build(builder: RecordBuilder, latents: list[Latent]) -> tuple[float, float, list]:
+    """(wall seconds, CPU seconds) for building every record; the records."""
     builder.build(latents[0])  # per-run state (tokens, neighbours, index) is prepared here
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     records = [builder.build(lat) for lat in latents]
-    return time.perf_counter() - start, records
+    return time.perf_counter() - start, time.process_time() - cpu, records
 
 
 def record_memory(builder: RecordBuilder, latents: list[Latent]) -> tuple[float, float, int]:
@@ -98,26 +101,28 @@ def record_memory(builder: RecordBuilder, latents: list[Latent]) -> tuple[float,
     return held / len(kept), held / n_examples, one_peak
 
 
-def bench_cache(name: str, n_rows: int, n_latents: int, root: Path) -> dict:
+def bench_cache(name: str, n_rows: int, d_sae: int, n_latents: int, root: Path) -> dict:
     """All CPU figures for one cache size."""
     folder = root / name
     start = time.perf_counter()
-    nnz = make_cache(folder, n_rows)
+    nnz = make_cache(folder, n_rows, d_sae)
     written = time.perf_counter() - start
     reader = CacheReader(folder)
     builder = RecordBuilder(reader, ExamplesConfig())
     latents = builder.select_latents(max_latents=n_latents)
     reads = time_reads(reader, latents)
-    seconds, records = time_build(builder, latents)
+    seconds, cpu, records = time_build(builder, latents)
     neighbours = RecordBuilder(reader, ExamplesConfig(non_activating_source="neighbours"))
     prep = time.perf_counter()
     neighbours.build(latents[0])
     prep = time.perf_counter() - prep
-    nb_seconds, _ = time_build(neighbours, latents)
+    nb_seconds, nb_cpu, _ = time_build(neighbours, latents)
     per_record, per_example, peak = record_memory(RecordBuilder(reader, ExamplesConfig()), latents[:300])
     built = sum(r is not None for r in records)
-    return dict(name=name, nnz=nnz, rows=n_rows, written=written, reads=reads, built=built, seconds=seconds,
-                rate=len(latents) / seconds, nb_prep=prep, nb_rate=len(latents) / nb_seconds,
+    mean_nnz = float(np.mean([len(reader.latent(HP, lat.index).token_index) for lat in latents]))
+    return dict(name=name, nnz=nnz, rows=n_rows, d_sae=d_sae, mean_nnz=mean_nnz, written=written, reads=reads,
+                built=built, seconds=seconds, rate=len(latents) / seconds, cpu_rate=len(latents) / cpu, nb_prep=prep,
+                nb_rate=len(latents) / nb_seconds, nb_cpu_rate=len(latents) / nb_cpu,
                 per_record=per_record, per_example=per_example, peak=peak, reader=reader)  # fmt: skip
 
 
@@ -136,7 +141,7 @@ def bench_faiss(reader: CacheReader, n_latents: int, n_windows: int, root: Path)
     builder.build(latents[0])
     first = time.perf_counter() - start
     embed = builder.source.index.embed_seconds
-    seconds, _ = time_build(builder, latents)
+    seconds, cpu, _ = time_build(builder, latents)
     index = builder.source.index
     vectors = index.embeddings[:n_latents]
     start = time.perf_counter()
@@ -147,7 +152,7 @@ def bench_faiss(reader: CacheReader, n_latents: int, n_windows: int, root: Path)
     start = time.perf_counter()
     rerun.build(latents[0])
     reload = time.perf_counter() - start
-    return dict(windows=n_windows, embed=embed, first=first, rate=len(latents) / seconds, search=search,
+    return dict(windows=n_windows, embed=embed, first=first, rate=len(latents) / seconds, cpu_rate=len(latents) / cpu, search=search,
                 reload=reload, loaded=rerun.source.index.loaded_from_disk)  # fmt: skip
 
 
@@ -161,25 +166,29 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        results = [bench_cache("small", args.rows, args.latents, root), bench_cache("large", 4 * args.rows, args.latents, root)]
+        sizes = [("small", args.rows, 4096), ("4x rows", 4 * args.rows, 4096), ("4x latents", args.rows, 16384)]
+        results = [bench_cache(name, rows, d_sae, args.latents, root) for name, rows, d_sae in sizes]
         for r in results:
             reads = r["reads"]
-            print(f"[{r['name']}] {r['nnz']:,} nonzeros, {r['rows']} rows x {CTX}; written in {r['written']:.1f} s")
+            print(f"[{r['name']}] {r['nnz']:,} nonzeros, {r['rows']} rows x {CTX}, d_sae {r['d_sae']}, "
+                  f"{r['mean_nnz']:.0f} nonzeros per benchmarked latent; written in {r['written']:.1f} s")  # fmt: skip
             print(f"  read one latent: mmap {reads['mmap'] * 1e6:.0f} us, get_slice {reads['get_slice'] * 1e6:.0f} us "
-                  f"({reads['get_slice'] / reads['mmap']:.1f}x slower), full scan {reads['scan'] * 1e3:.1f} ms "
-                  f"({reads['scan'] / reads['mmap']:.0f}x slower)")  # fmt: skip
-            print(f"  random negatives: {args.latents} latents ({r['built']} built, the rest below min_examples) "
-                  f"in {r['seconds']:.2f} s = {r['rate']:.0f} latents/s")  # fmt: skip
-            print(f"  neighbours (co-occurrence): prepared once in {r['nb_prep']:.2f} s, then {r['nb_rate']:.0f} latents/s")
+                  f"({reads['get_slice'] / reads['mmap']:.1f}x), full scan {reads['scan'] * 1e3:.1f} ms "
+                  f"({reads['scan'] / reads['mmap']:.0f}x)")  # fmt: skip
+            print(f"  random negatives: {args.latents} latents ({r['built']} built, the rest below min_examples): "
+                  f"{r['rate']:.0f} latents/s wall, {r['cpu_rate']:.0f} latents/s of CPU time")  # fmt: skip
+            print(f"  neighbours (co-occurrence): prepared once in {r['nb_prep']:.2f} s, then {r['nb_rate']:.0f} latents/s wall, "
+                  f"{r['nb_cpu_rate']:.0f} per CPU second")  # fmt: skip
             print(f"  memory held per record {r['per_record'] / 1024:.1f} KiB = {r['per_example']:.0f} B per example kept; "
                   f"peak while building the densest latent {r['peak'] / 1024:.0f} KiB")  # fmt: skip
-        small, large = results
-        print(f"large/small: {large['nnz'] / small['nnz']:.2f}x nonzeros, rate ratio {large['rate'] / small['rate']:.2f}, "
-              f"memory per record ratio {large['per_record'] / small['per_record']:.2f}")  # fmt: skip
+        small = results[0]
+        for r in results[1:]:
+            print(f"{r['name']} / small: {r['nnz'] / small['nnz']:.2f}x nonzeros, CPU rate ratio {r['cpu_rate'] / small['cpu_rate']:.2f}, "
+                  f"wall rate ratio {r['rate'] / small['rate']:.2f}, memory per record ratio {r['per_record'] / small['per_record']:.2f}")  # fmt: skip
         if args.faiss_windows:
             f = bench_faiss(small["reader"], args.latents, args.faiss_windows, root)
             print(f"[FAISS, small cache] embedded {f['windows']} windows once in {f['embed']:.1f} s "
-                  f"({f['windows'] / f['embed']:.0f} windows/s); then {f['rate']:.0f} latents/s; "
+                  f"({f['windows'] / f['embed']:.0f} windows/s); then {f['rate']:.0f} latents/s wall, {f['cpu_rate']:.0f} per CPU second; "
                   f"search {f['search'] * 1e3:.2f} ms per latent; rerun loaded the index "
                   f"({f['loaded']}) and built its first record in {f['reload']:.2f} s")  # fmt: skip
 

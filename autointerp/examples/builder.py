@@ -15,8 +15,9 @@ from autointerp.examples.non_activating import Candidates, NonActivatingSource, 
 from autointerp.examples.samplers import Sampler, make_train_sampler, quantile_bins, split_train_test
 from autointerp.examples.windows import (
     Windows,
-    greedy_non_overlapping,
     find_windows,
+    greedy_non_overlapping,
+    strongest_first,
     window_activations,
     window_spans,
     window_tokens,
@@ -132,11 +133,23 @@ class RecordBuilder:
         return find_windows(acts.token_index, acts.activations, self.ctx_len, self.width, c.center_examples, c.left)
 
     def top_windows(self, hookpoint: str, index: int, n: int) -> Windows:
-        """The `n` strongest windows of another latent (kept in a bounded cache)."""
+        """Up to `n` non-overlapping windows of another latent, placed as centered windows are
+        around its strongest tokens (looked for among its 4n strongest, or by the full window search
+        when those crowd into fewer than n windows), strongest first."""
         key = (hookpoint, index)
         found = self._top.get(key)
         if found is None or len(found) < n:
-            found = self.windows(self.reader.latent(hookpoint, index)).take(slice(0, n))
+            acts = self.reader.latent(hookpoint, index)
+            values, m = acts.activations, 4 * n
+            top = _strongest(values, m)
+            rows, pos = np.divmod(acts.token_index[top], self.ctx_len)
+            starts = np.clip(pos - self.config.left, 0, self.ctx_len - self.width)
+            place = rows * (2 * self.ctx_len) + starts
+            by_place = np.argsort(place, kind="stable")
+            kept = np.sort(by_place[greedy_non_overlapping(place[by_place], by_place, self.width)])[:n]
+            found = Windows(rows[kept], starts[kept], values[top][kept])
+            if len(found) < n and len(values) > m:  # its strongest tokens crowd together
+                found = self.windows(acts).take(slice(0, n))
             self._top[key] = found
             if len(self._top) > self.top_windows_cache_size:
                 self._top.popitem(last=False)
@@ -267,3 +280,14 @@ class RecordBuilder:
         if hasattr(self.tokenizer, "batch_decode"):
             return list(self.tokenizer.batch_decode(tokens.tolist()))
         return [self.tokenizer.decode(window) for window in tokens.tolist()]
+
+
+def _strongest(values: np.ndarray, m: int) -> np.ndarray:
+    """Indices of the `m` largest values, strongest first, ties in index order (linear time)."""
+    if len(values) > m:
+        kth = np.partition(values, len(values) - m)[len(values) - m]  # the m-th largest
+        above, equal = np.flatnonzero(values > kth), np.flatnonzero(values == kth)
+        top = np.sort(np.concatenate([above, equal[: m - len(above)]]))
+    else:
+        top = np.arange(len(values))
+    return top[strongest_first(values[top])]

@@ -1,7 +1,7 @@
 """Similar latents for the `neighbours` negatives: sparse co-occurrence, or cosine of coder weights.
 
 Nothing here is ever d_sae x d_sae: co-occurrence keeps a token-major copy of the hookpoint's
-nonzeros (12 bytes per nonzero) and counts, per asked latent, only the latents firing on its
+nonzeros (4 bytes per nonzero plus 8 per cached token) and counts, per asked latent, only the latents firing on its
 tokens; weight similarity computes blocks of rows against all latents on demand and keeps only
 each latent's top `k`.
 """
@@ -39,22 +39,24 @@ class CoOccurrenceNeighbours(Neighbours):
             latents.append(np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets)))
         token_index = np.concatenate(tokens) if tokens else np.zeros(0, np.int64)
         latent = np.concatenate(latents) if latents else np.zeros(0, np.int32)
-        order = np.argsort(token_index, kind="stable")
-        self.token_sorted = token_index[order]  # int64 [nnz]
-        self.latent_sorted = latent[order]  # int32 [nnz] latent firing at each of those tokens
+        n_tokens = int(reader.manifest["n_rows"]) * reader.ctx_len
+        # token-major (CSR) copy: the latents firing on token t are latent_sorted[ptr[t]:ptr[t + 1]]
+        self.latent_sorted = latent[np.argsort(token_index, kind="stable")]  # int32 [nnz]
+        self.ptr = np.zeros(n_tokens + 1, np.int64)  # n_tokens <= nnz for any coder that fires
+        np.cumsum(np.bincount(token_index, minlength=n_tokens), out=self.ptr[1:])
         self.counts = np.bincount(latent, minlength=reader.d_sae(hookpoint))
         logger.info("co-occurrence index for %s: %d nonzeros", hookpoint, len(latent))
 
     def neighbours(self, index: int, token_index: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Latents sharing the most tokens with `index`, relative to the union of their tokens."""
-        lo = np.searchsorted(self.token_sorted, token_index, "left")
-        hi = np.searchsorted(self.token_sorted, token_index, "right")
+        lo, hi = self.ptr[token_index], self.ptr[token_index + 1]
         counts = hi - lo
         total = int(counts.sum())
         flat = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
-        others, shared = np.unique(self.latent_sorted[flat], return_counts=True)
-        keep = others != index
-        others, shared = others[keep].astype(np.int64), shared[keep]
+        shared = np.bincount(self.latent_sorted[flat], minlength=len(self.counts))
+        shared[index] = 0
+        others = np.flatnonzero(shared)
+        shared = shared[others]
         jaccard = shared / (len(token_index) + self.counts[others] - shared)
         top = np.lexsort((others, -jaccard))[:k]
         return others[top], jaccard[top].astype(np.float32)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autointerp.examples.neighbours import CoOccurrenceNeighbours, Neighbours, WeightNeighbours
-from autointerp.examples.windows import Windows, contains_sorted, sorted_unique
+from autointerp.examples.windows import Windows, contains_sorted, sorted_unique, window_spans
 from autointerp.latents.format import LatentActivations
 from autointerp.records import Latent
 
@@ -76,7 +76,7 @@ class RandomSource(NonActivatingSource):
         active = sorted_unique((rows * per_row + slots)[slots < per_row])  # grid windows where it fires
         ids = np.zeros(0, np.int64)
         if len(active) * 2 < n_grid:  # mostly silent: draw, drop the active ones
-            draw = rng.choice(n_grid, size=min(n_grid, 3 * n + 16), replace=False)
+            draw = _distinct(rng.integers(0, n_grid, size=min(n_grid, 3 * n + 16)))
             ids = draw[~contains_sorted(active, draw)][:n]
         if len(ids) < n:  # dense latent (or unlucky draw): sample the silent windows exactly
             silent = np.setdiff1d(np.arange(n_grid), active, assume_unique=True)
@@ -107,18 +107,37 @@ class NeighboursSource(NonActivatingSource):
         return self._by_hookpoint[hookpoint]
 
     def propose(self, builder: RecordBuilder, query: Query, n: int, rng: np.random.Generator) -> Candidates:
-        """Round-robin over neighbours (most similar first) of their strongest windows."""
+        """Round-robin over neighbours (most similar first) of their strongest windows.
+
+        Each neighbour first offers a fair share of windows; only when too few of them are
+        silent for the latent does each offer `n`.
+        """
         finder = self._neighbours(builder, query.latent.hookpoint)
         ids, sims = finder.neighbours(query.latent.index, query.acts.token_index, self.n_neighbours)
-        per_neighbour = [builder.top_windows(query.latent.hookpoint, int(j), n) for j in ids]
-        rows, starts, dist = [], [], []
-        for rank in range(n):
-            for windows, sim in zip(per_neighbour, sims):
-                if rank < len(windows):
-                    rows.append(windows.rows[rank])
-                    starts.append(windows.starts[rank])
-                    dist.append(sim)
-        return Candidates(np.asarray(rows, np.int64), np.asarray(starts, np.int64), np.asarray(dist, np.float32))
+        share = min(n, 2 * -(-n // max(len(ids), 1)) + 2)
+        found = self._round_robin(builder, query.latent.hookpoint, ids, sims, share)
+        if share < n and _n_silent(builder, query, found) < n:
+            found = self._round_robin(builder, query.latent.hookpoint, ids, sims, n)
+        return found
+
+    @staticmethod
+    def _round_robin(builder: RecordBuilder, hookpoint: str, ids: np.ndarray, sims: np.ndarray, per: int) -> Candidates:
+        """Every neighbour's best window, then every neighbour's second best, and so on."""
+        parts = [builder.top_windows(hookpoint, int(j), per) for j in ids]
+        if not parts:
+            return Candidates(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+        rank = np.concatenate([np.arange(len(w)) for w in parts])
+        which = np.concatenate([np.full(len(w), k) for k, w in enumerate(parts)])
+        order = np.lexsort((which, rank))
+        rows = np.concatenate([w.rows for w in parts])[order]
+        starts = np.concatenate([w.starts for w in parts])[order]
+        return Candidates(rows, starts, sims[which[order]].astype(np.float32))
+
+
+def _n_silent(builder: RecordBuilder, query: Query, cand: Candidates) -> int:
+    """How many candidates the latent is silent in (overlaps not counted against them)."""
+    lo, hi = window_spans(query.acts.token_index, cand.rows, cand.starts, builder.ctx_len, builder.width)
+    return int((lo == hi).sum())
 
 
 class FaissSource(NonActivatingSource):
@@ -149,6 +168,13 @@ class FaissSource(NonActivatingSource):
         positions, sims = index.search(vector, n, excluded)
         rows, starts = index.windows_at(positions)
         return Candidates(rows, starts, sims)
+
+
+def _distinct(draw: np.ndarray) -> np.ndarray:
+    """The draw without repeats, in first-seen order: uniform draws with repeats dropped are a
+    draw without replacement, and cost nothing proportional to the population."""
+    _, first = np.unique(draw, return_index=True)
+    return draw[np.sort(first)]
 
 
 def make_source(config) -> NonActivatingSource:

@@ -96,3 +96,25 @@ def test_decoder_similarity_negatives_use_the_given_weights(cache):
     for example in record.negatives:  # all from latent 1's top windows
         assert neighbour[example.row, example.start : example.start + 32].any()
         assert example.distance == pytest.approx(float(weights[0] @ weights[1] / np.linalg.norm(weights[1])), rel=1e-5)
+
+
+def test_top_windows_surround_the_strongest_tokens(cache):
+    reader, dense = cache
+    builder = RecordBuilder(reader, ExamplesConfig(min_examples=1, left_context=5))
+    for j in range(D_SAE):
+        top = builder.top_windows(HP, j, 7)
+        column = dense[:, j].reshape(N_ROWS, CTX)
+        # expected: strongest tokens first, each kept unless its window overlaps a kept one
+        kept = []
+        for flat in np.argsort(-column.ravel(), kind="stable")[:28]:
+            row, pos = divmod(int(flat), CTX)
+            start = min(max(pos - 5, 0), CTX - 32)
+            if column[row, pos] > 0 and all(r != row or abs(s - start) >= 32 for r, s in kept):
+                kept.append((row, start))
+        if len(kept) < 7 and (column > 0).sum() > 28:  # crowded: the full window search decides
+            full = builder.windows(reader.latent(HP, j))
+            kept = list(zip(full.rows.tolist(), full.starts.tolist()))
+            assert j == 1  # the crowded latent of the fixture
+        assert list(zip(top.rows.tolist(), top.starts.tolist())) == kept[:7]
+        for row, start, peak in zip(top.rows, top.starts, top.max_activation):
+            assert column[row, start : start + 32].max() >= peak > 0
