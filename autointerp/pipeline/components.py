@@ -54,6 +54,7 @@ def build_client(config: InterpretConfig, run_dir: Path, accounting: Any, base_u
     """The one LLM client of the run, with its response cache in the run folder."""
     from autointerp.clients import make_client
 
+    extra = offline_settings(config) if config.explainer_provider == "offline" else {}
     client = make_client(
         config.explainer_provider,
         config.explainer_model,
@@ -61,10 +62,22 @@ def build_client(config: InterpretConfig, run_dir: Path, accounting: Any, base_u
         max_concurrency=config.max_concurrency,
         cache=config.llm_cache,
         accounting=accounting,
+        **extra,
     )
     if hasattr(client, "use_cache_at"):
         client.use_cache_at(run_dir)
     return client
+
+
+def offline_settings(config: InterpretConfig) -> dict[str, Any]:
+    """In-process explainer: vLLM on a GPU when installed, else transformers (on the GPU when there is one)."""
+    import importlib.util
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    backend = "vllm" if cuda and importlib.util.find_spec("vllm") is not None else "transformers"
+    return {"backend": backend, "device": "cuda" if cuda else "cpu", "max_model_len": config.explainer_model_max_len}
 
 
 def build_accounting(config: InterpretConfig) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,13 @@ def test_weight_neighbours_get_the_coder_rows(tmp_path, kind, key, weight):
     out = components.coder_weights(config, CacheReader(tmp_path / "run" / "latents"))
     np.testing.assert_allclose(out[key]["layers.1"], weights[weight].numpy(), rtol=1e-6)
     assert components.coder_weights(InterpretConfig(), CacheReader(tmp_path / "run" / "latents")) == {}
+
+
+def test_the_offline_explainer_gets_its_context_length_and_device():
+    import torch
+
+    settings = components.offline_settings(InterpretConfig(explainer_model_max_len=2048))
+    assert settings["max_model_len"] == 2048
+    assert settings["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    client = components.build_client(InterpretConfig(explainer_model="embedded:SmolLM2-135M-Instruct"), Path("."), None)
+    assert type(client).__name__ == "OfflineClient" and client.model == "embedded:SmolLM2-135M-Instruct"
