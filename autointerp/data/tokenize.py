@@ -51,7 +51,8 @@ def tokenize_rows(
     chunks: list[np.ndarray] = []
     total = 0
     for batch in _batches(texts, docs_per_batch):
-        encoded = tokenizer(batch, add_special_tokens=True)["input_ids"]  # fast tokenizers batch in Rust
+        # verbose=False: long documents are fine here, they are cut into rows afterwards.
+        encoded = tokenizer(batch, add_special_tokens=True, verbose=False)["input_ids"]
         for ids in encoded:
             chunks.append(np.asarray(_with_separator(list(ids), bos, eos), dtype=np.int32))
             total += len(chunks[-1])
