@@ -46,3 +46,37 @@ def test_a_reference_with_other_sizes_is_refused(tmp_path):
     make_cache(tmp_path / "b", d_sae=5)
     with pytest.raises(ValueError, match="reference_run"):
         compare(CacheReader(tmp_path / "a" / "latents"), CacheReader(tmp_path / "b" / "latents"))
+
+
+def test_interpret_with_a_reference_run_reports_specialization(tmp_path):
+    from pipeline_fakes import CountingClient, FakeBuilder, FakeExplainer, FakeScorer
+
+    from autointerp.examples.config import ExamplesConfig
+    from autointerp.pipeline.config import InterpretConfig
+    from autointerp.pipeline.run import Parts, interpret
+
+    make_cache(tmp_path / "finance", rates=np.array([0.6, 0.05, 0.3, 0.1]), d_sae=4, seed=1)
+    make_cache(tmp_path / "general", rates=np.array([0.05, 0.6, 0.3, 0.1]), d_sae=4, seed=2)
+    config = InterpretConfig(scorers=["detection"], examples=ExamplesConfig(min_examples=1), mlflow=False, report=False,
+                             reference_run="general", explainer_model="scripted")
+    parts = Parts(client=CountingClient(), explainer=FakeExplainer(), builder=FakeBuilder(d_sae=4),
+                  scorers={"detection": FakeScorer("detection")})
+    summary = interpret(tmp_path / "finance", config, None, parts)
+    assert summary["specialization"]["reference_run"] == "general"
+    assert summary["specialization"]["most_specific"][0]["latent"] == 0
+    assert (tmp_path / "finance" / "specialization.csv").is_file()
+
+
+def test_a_missing_reference_run_fails_before_any_llm_call(tmp_path):
+    from pipeline_fakes import CountingClient, FakeBuilder, FakeExplainer, FakeScorer
+
+    from autointerp.pipeline.config import InterpretConfig
+    from autointerp.pipeline.run import Parts, interpret
+
+    make_cache(tmp_path / "finance", d_sae=4)
+    client = CountingClient()
+    config = InterpretConfig(scorers=["detection"], mlflow=False, report=False, reference_run="nowhere")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        interpret(tmp_path / "finance", config, None, Parts(client=client, explainer=FakeExplainer(), builder=FakeBuilder(d_sae=4),
+                                                              scorers={"detection": FakeScorer("detection")}))
+    assert client.calls == 0
