@@ -197,19 +197,11 @@ class RecordBuilder:
         # scaled against the latent's maximum over the whole cache, rounded to 0..10
         scale = 10.0 / top if top > 0 else 0.0
         normalized = np.clip(np.rint(values * scale), 0, 10).astype(np.int8)
-        strings = self.decode_tokens(tokens)
+        strings = self.decode_tokens(tokens) or [None] * len(idx)
+        columns = zip(chosen.rows.tolist(), chosen.starts.tolist(), tokens, values, strings, normalized, quantiles[idx].tolist())
         return [
-            ActivatingExample(
-                row=int(chosen.rows[i]),
-                start=int(chosen.starts[i]),
-                tokens=tokens[i],
-                activations=values[i],
-                role=role,
-                str_tokens=strings[i] if strings is not None else None,
-                normalized=normalized[i],
-                quantile=int(quantiles[idx[i]]),
-            )
-            for i in range(len(idx))
+            ActivatingExample(row=r, start=s, tokens=t, activations=a, role=role, str_tokens=st, normalized=z, quantile=q)
+            for r, s, t, a, st, z, q in columns
         ]
 
     def _negatives(self, record: LatentRecord, acts: LatentActivations, train: Windows, rng: np.random.Generator) -> None:
@@ -249,20 +241,12 @@ class RecordBuilder:
         rows, starts = cand.rows[idx], cand.starts[idx]
         tokens = window_tokens(self.tokens, rows, starts, self.width)
         zeros = np.zeros((len(idx), self.width), np.float32)
-        strings = self.decode_tokens(tokens)
+        strings = self.decode_tokens(tokens) or [None] * len(idx)
         distance = cand.distance[idx].tolist() if cand.distance is not None else [None] * len(idx)
+        name = self.source.name
         return [
-            NonActivatingExample(
-                row=int(rows[i]),
-                start=int(starts[i]),
-                tokens=tokens[i],
-                activations=zeros[i],
-                role=role,
-                str_tokens=strings[i] if strings is not None else None,
-                source=self.source.name,
-                distance=distance[i],
-            )
-            for i in range(len(idx))
+            NonActivatingExample(row=r, start=s, tokens=t, activations=a, role=role, str_tokens=st, source=name, distance=d)
+            for r, s, t, a, st, d in zip(rows.tolist(), starts.tolist(), tokens, zeros, strings, distance)
         ]
 
     def decode_tokens(self, tokens: np.ndarray) -> list[list[str]] | None:

@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from autointerp.examples.windows import run_starts
+
 
 def quantile_bins(n_windows: int, n_quantiles: int) -> np.ndarray:
     """int64 [n_windows] bin of each window of a strongest-first list; equal counts, 0 = strongest."""
@@ -53,17 +55,14 @@ class QuantileSampler(Sampler):
         if n >= len(pool):
             return pool.copy()
         bins = quantiles[pool]
-        first = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
-        sizes = np.diff(np.r_[first, len(pool)])
+        first = run_starts(bins)
+        sizes = np.diff(np.append(first, len(pool)))
         quota = _fill_quotas(sizes, n)
-        keys = rng.random(len(pool))
-        chosen = []
-        for start, size, take in zip(first.tolist(), sizes.tolist(), quota.tolist()):
-            if take == size:
-                chosen.append(np.arange(start, start + size))
-            elif take:  # the `take` smallest random keys of the bin
-                chosen.append(start + np.argpartition(keys[start : start + size], take - 1)[:take])
-        return np.sort(pool[np.concatenate(chosen)])
+        # bins are runs of the pool: sort by bin plus a random key in [0, 1) and keep, in every
+        # bin, the `quota` windows with the smallest keys
+        order = np.argsort(bins - bins[0] + rng.random(len(pool)))
+        rank_in_bin = np.arange(len(pool)) - np.repeat(first, sizes)
+        return np.sort(pool[order[rank_in_bin < np.repeat(quota, sizes)]])
 
 
 class MixSampler(Sampler):

@@ -115,7 +115,7 @@ def _aligned(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int):
     if len(wid) == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.zeros(0, np.float32)
-    first = np.flatnonzero(np.r_[True, wid[1:] != wid[:-1]])
+    first = run_starts(wid)
     win_rows, win_slots = np.divmod(wid[first], per_row)
     return win_rows, win_slots * width, np.maximum.reduceat(act, first)
 
@@ -183,7 +183,7 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     """Unique values of an ascending array (cheaper than np.unique, which sorts again)."""
     if len(values) == 0:
         return values
-    return values[np.r_[True, values[1:] != values[:-1]]]
+    return values[run_starts(values)]
 
 
 def contains_sorted(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
@@ -192,3 +192,11 @@ def contains_sorted(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
         return np.zeros(len(needles), bool)
     where = np.minimum(np.searchsorted(haystack, needles), len(haystack) - 1)
     return haystack[where] == needles
+
+
+def run_starts(values: np.ndarray) -> np.ndarray:
+    """Indices where a run of equal values begins in a non-empty array."""
+    change = np.empty(len(values), bool)
+    change[0] = True
+    np.not_equal(values[1:], values[:-1], out=change[1:])
+    return np.flatnonzero(change)
