@@ -58,24 +58,26 @@ def datamodule(n_tokens: int, batch: int, ctx: int):
                                    cache_ctx_len=ctx, n_tokens=n_tokens, batch_size=batch)
 
 
-def time_batches(fn, batches: list[torch.Tensor]) -> float:
-    """tokens/s of fn over batches[1:] (batch 0 warms up)."""
+def clocks() -> tuple[float, float]:
+    """(wall, CPU) seconds: CPU time of this process (all threads) is steady on a shared machine, wall is not."""
+    return time.perf_counter(), time.process_time()
+
+
+def time_batches(fn, batches: list[torch.Tensor]) -> tuple[float, float]:
+    """(wall, CPU) seconds of fn over batches[1:] (batch 0 warms up)."""
     fn(batches[0])
-    start = time.perf_counter()
+    wall, cpu = clocks()
     for ids in batches[1:]:
         fn(ids)
-    return sum(b.numel() for b in batches[1:]) / (time.perf_counter() - start)
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 class _StopAtHookpoint(Exception):
     pass
 
 
-def bare_forwards(batches: list[torch.Tensor]) -> tuple[float, float]:
-    """tokens/s of the whole model, and of a forward stopped at the hookpoint by a raising hook."""
-    from autointerp.models.subject import load_subject
-
-    model, _ = load_subject(MODEL)
+def bare_forwards(model, batches: list[torch.Tensor]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(wall, CPU) seconds of the whole model, and of a forward stopped at the hookpoint by a raising hook."""
 
     def whole(ids):
         with torch.no_grad():
@@ -117,31 +119,32 @@ def predict(sae: str, out: Path, loader_or_data, timer=None) -> dict:
     return json.loads((out / "manifest.json").read_text())
 
 
-def predict_throughput(sae: str, batches: list[torch.Tensor], out: Path) -> float:
-    """tokens/s of the predict loop from the start of batch 1 to the manifest being written."""
+def predict_times(sae: str, batches: list[torch.Tensor], out: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of the predict loop from the start of batch 1 to the manifest being written."""
     from lightning.pytorch import Callback
     from torch.utils.data import DataLoader
 
     class Timer(Callback):
         def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
             if batch_idx == 1:
-                self.start = time.perf_counter()
+                self.start = clocks()
 
         def on_predict_end(self, trainer, pl_module):
-            self.end = time.perf_counter()  # runs after the writer's on_predict_end (callback order)
+            self.end = clocks()  # runs after the writer's on_predict_end (callback order)
 
     rows = torch.cat(batches)
     items = [{"input_ids": ids, "row": torch.tensor(i)} for i, ids in enumerate(rows)]
     timer = Timer()
     predict(sae, out, DataLoader(items, batch_size=len(batches[0])), timer)
-    return sum(b.numel() for b in batches[1:]) / (timer.end - timer.start)
+    return timer.end[0] - timer.start[0], timer.end[1] - timer.start[1]
 
 
 def child(n_tokens: int, sae: str, out: str, batch: int, ctx: int) -> None:
     """One complete predict run at n_tokens; prints its peak RSS (MiB) and the cache size as JSON."""
+    start = time.perf_counter()
     manifest = predict(sae, Path(out), datamodule(n_tokens, batch, ctx))
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rss_mib": rss_mib, "manifest": manifest}))
+    print(json.dumps({"rss_mib": rss_mib, "wall_s": time.perf_counter() - start, "manifest": manifest}))
 
 
 def disk_figures(folder: Path, manifest: dict) -> dict:
@@ -155,7 +158,9 @@ def disk_figures(folder: Path, manifest: dict) -> dict:
 def main() -> None:
     """Run all three measurements and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=24, help="rows timed per method (the first batch warms up)")
+    parser.add_argument("--rows", type=int, default=40, help="rows per method and round (the first batch warms up)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of the three throughput methods")
+    parser.add_argument("--parts", nargs="+", default=["throughput", "rss"], choices=["throughput", "rss"])
     parser.add_argument("--sizes", type=int, nargs=2, default=[50_000, 400_000], help="n_tokens of the two RSS runs")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--ctx", type=int, default=256)
@@ -170,16 +175,42 @@ def main() -> None:
     sae, sae_note = sparse_model_dir(tmp)
     print(f"model {MODEL} at {HOOKPOINT}, {sae_note}; batch {args.batch} x ctx {args.ctx}; torch threads {torch.get_num_threads()}")
 
+    if "throughput" in args.parts:
+        throughput(args, sae, tmp)
+    if "rss" in args.parts:
+        rss_and_disk(args, sae, tmp)
+
+
+def throughput(args, sae: str, tmp: Path) -> None:
+    """Alternate the three methods for `rounds` rounds over the same rows; print tokens/s and ratios."""
     data = datamodule(args.rows * args.ctx, args.batch, args.ctx)
     data.setup("predict")
     batches = list(data.tokens.long().split(args.batch))
-    whole, hook = bare_forwards(batches)
-    pred = predict_throughput(sae, batches, tmp / "throughput")
-    print(f"\n1. throughput over {args.rows} rows ({(args.rows - args.batch) * args.ctx} timed tokens)")
-    print(f"   bare forward, whole model:        {whole:8.0f} tokens/s   (1.00x)")
-    print(f"   bare forward, stopped at {HOOKPOINT}: {hook:8.0f} tokens/s   ({hook / whole:.2f}x whole)")
-    print(f"   predict loop (module+writer+stats): {pred:6.0f} tokens/s   ({pred / hook:.2f}x to-hookpoint, {pred / whole:.2f}x whole)")
+    timed = sum(b.numel() for b in batches[1:]) * args.rounds
+    totals = {"whole": [0.0, 0.0], "hook": [0.0, 0.0], "predict": [0.0, 0.0]}
+    from autointerp.models.subject import load_subject
 
+    model, _ = load_subject(MODEL)
+    for r in range(args.rounds):
+        whole, hook = bare_forwards(model, batches)
+        pred = predict_times(sae, batches, tmp / f"throughput-{r}")
+        for key, (wall, cpu) in zip(totals, (whole, hook, pred)):
+            totals[key][0] += wall
+            totals[key][1] += cpu
+    tps = {key: (timed / wall, timed / cpu) for key, (wall, cpu) in totals.items()}
+    print(f"\n1. throughput, {args.rounds} alternating rounds x {len(batches) - 1} timed batches ({timed:,} tokens per method)")
+    print("                                        wall tokens/s   CPU-time tokens/s")
+    for key, label in (("whole", "bare forward, whole model"), ("hook", f"bare forward, stopped at {HOOKPOINT}"),
+                       ("predict", "predict loop (module+writer+stats)")):
+        print(f"   {label:36s} {tps[key][0]:10.0f}   {tps[key][1]:12.0f}")
+    for i, clock in enumerate(("wall", "CPU-time")):
+        print(f"   {clock}: predict / to-hookpoint = {tps['predict'][i] / tps['hook'][i]:.2f}x, "
+              f"predict / whole = {tps['predict'][i] / tps['whole'][i]:.2f}x, "
+              f"to-hookpoint / whole = {tps['hook'][i] / tps['whole'][i]:.2f}x")
+
+
+def rss_and_disk(args, sae: str, tmp: Path) -> None:
+    """Peak RSS of complete predict runs at two sizes (fresh subprocesses), then bytes per nonzero."""
     rss = {}
     for n in args.sizes:
         out = tmp / f"rss-{n}"
@@ -187,6 +218,7 @@ def main() -> None:
                "--ctx", str(args.ctx)]
         result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
         rss[n] = (result["rss_mib"], result["manifest"], out)
+        print(f"   (n_tokens {n:,}: run took {result['wall_s']:.0f} s wall, model load included)", flush=True)
     (small, _, _), (large, manifest, folder) = rss[args.sizes[0]], rss[args.sizes[1]]
     print(f"\n2. peak RSS of a complete predict run (fresh process each)")
     for n, (mib, m, _) in rss.items():
