@@ -123,9 +123,9 @@ class ActivationCache:
         mode = "r+" if path.exists() else "w+"
         return np.lib.format.open_memmap(path, mode=mode, dtype=np.float16, shape=shape)
 
-    def has(self, rows: Tensor) -> bool:
-        """Whether every one of these rows is cached."""
-        return bool(self.filled[rows.cpu().numpy()].all())
+    def missing(self, rows: Tensor) -> Tensor:
+        """Which of these rows are not cached yet: bool [B]."""
+        return torch.from_numpy(~self.filled[rows.cpu().numpy()])
 
     def read(self, rows: Tensor) -> tuple[Tensor, Tensor | None]:
         """Cached activations of rows: inputs [B, T, d] (and targets), as float32."""

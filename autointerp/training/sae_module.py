@@ -54,6 +54,7 @@ class SaeTrainingModule(L.LightningModule):
         save_dtype: str = "float32",
         activation_cache_dir: str | None = None,
         model_dtype: str | None = None,
+        max_norm_ratio: float | None = None,
         seed: int = 0,
     ) -> None:
         """
@@ -76,6 +77,9 @@ class SaeTrainingModule(L.LightningModule):
             activation_cache_dir: keep activations in float16 on disk there, keyed by dataset row,
                 so epochs after the first (and reruns) skip the subject model. None: always stream.
             model_dtype: dtype of the subject model (None: float32).
+            max_norm_ratio: leave out of training the tokens whose activation norm exceeds this
+                multiple of their batch's median norm (attention sinks: SmolLM2's first position
+                has ~135x the median norm and would carry 97% of the variance). None: keep all.
             seed: seed of the SAE's initialisation and the buffer's shuffling.
         """
         super().__init__()
@@ -88,6 +92,8 @@ class SaeTrainingModule(L.LightningModule):
             raise ValueError(f"save_dtype: {save_dtype!r} is not one of {SAVE_DTYPES}")
         if lr is not None and lr <= 0:
             raise ValueError(f"lr: {lr} must be positive")
+        if max_norm_ratio is not None and max_norm_ratio <= 1:
+            raise ValueError(f"max_norm_ratio: {max_norm_ratio} must be above 1 (or None)")
         self.automatic_optimization = False
         self.buffer = ShuffleBuffer(buffer_size, sae_batch_size, seed)
         self.sae: TopKSae | None = None
@@ -148,30 +154,42 @@ class SaeTrainingModule(L.LightningModule):
     # -- training ------------------------------------------------------------------------------
 
     def activations(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
-        """Encoder inputs (and transcoder targets) of a DataModule batch, [B, T, d] each, float32."""
+        """Encoder inputs (and transcoder targets) of a DataModule batch, [B, T, d] each, float32.
+
+        With the activation cache, only the rows not cached yet go through the subject model; the
+        batch then comes back from the cache (rows in ascending order: the buffer shuffles anyway).
+        """
+        if self._cache is None:
+            return self._run_subject(batch["input_ids"])
         rows = batch["row"]
-        if self._cache is not None and self._cache.has(rows):
-            return self._cache.read(rows)
-        inputs, outputs = self._subject.capture(batch["input_ids"])
+        missing = self._cache.missing(rows)
+        if missing.any():
+            inputs, targets = self._run_subject(batch["input_ids"][missing.to(batch["input_ids"].device)])
+            self._cache.write(rows[missing.to(rows.device)], inputs, targets)
+        return self._cache.read(rows)
+
+    def _run_subject(self, input_ids: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The frozen subject model on input_ids [B, T]: (SAE input, None) or (module input, output)."""
+        inputs, outputs = self._subject.capture(input_ids)
         if not self.hparams.transcoder:
-            inputs, outputs = outputs, None
-        if self._cache is not None:
-            # Read back in the cache's (sorted) row order so both epochs see the same rounding.
-            order = torch.argsort(rows.cpu())
-            inputs = inputs[order.to(inputs.device)]
-            outputs = None if outputs is None else outputs[order.to(outputs.device)]
-            self._cache.write(rows[order.to(rows.device)], inputs, outputs)
-            return self._cache.read(rows)
-        return inputs.float(), None if outputs is None else outputs.float()
+            return outputs.float(), None
+        return inputs.float(), outputs.float()
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         """Push the batch's tokens into the buffer and take one step per minibatch it releases."""
         inputs, targets = self.activations(batch)
         d = inputs.shape[-1]
-        self.buffer.push(inputs.reshape(-1, d).to(self.device),
-                         None if targets is None else targets.reshape(-1, d).to(self.device))
+        x = inputs.reshape(-1, d).to(self.device)
+        y = None if targets is None else targets.reshape(-1, d).to(self.device)
+        if self.hparams.max_norm_ratio is not None:
+            norms = x.norm(dim=1)
+            keep = norms <= self.hparams.max_norm_ratio * norms.median()
+            x, y = x[keep], None if y is None else y[keep]
+        self.buffer.push(x, y)
         for x, y in self.buffer.ready():
             self.sae_step(x, y)
+        if self._cache is not None and batch_idx % 64 == 63:
+            self._cache.flush()  # a killed run keeps the rows it already computed
 
     def sae_step(self, x: Tensor, y: Tensor | None, log: bool = True) -> dict[str, float]:
         """One optimizer step on a minibatch x [N, d_in] (y: transcoder target [N, d_out])."""

@@ -109,3 +109,16 @@ def test_unknown_hookpoint_fails_before_training(tiny_llama_dir):
     module = SaeTrainingModule(model=tiny_llama_dir, hookpoint="layers.9")
     with pytest.raises(ValueError, match="hookpoint"):
         module.configure_model()
+
+
+def test_max_norm_ratio_keeps_attention_sinks_out_of_training(tiny_llama_dir):
+    module = SaeTrainingModule(model=tiny_llama_dir, hookpoint="layers.1", max_norm_ratio=10.0,
+                               buffer_size=4096, sae_batch_size=64)
+    module.configure_model()
+    acts = torch.randn(2, 16, 32)
+    acts[:, 0] *= 500  # every row's first position: a sink far above the median norm
+    module.activations = lambda batch: (acts, None)
+    module.training_step({"input_ids": torch.zeros(2, 16, dtype=torch.long), "row": torch.arange(2)}, 0)
+    pushed = torch.cat(module.buffer._inputs)
+    assert len(pushed) == 30
+    torch.testing.assert_close(pushed, acts[:, 1:].reshape(-1, 32))
