@@ -50,8 +50,10 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
     if config.reference_run:
         CacheReader(_reference_dir(paths, config.reference_run) / "latents")  # fails before any LLM call
     write_run_config(paths, run_config)
+    _fill_parts(parts, config, reader, paths)
     with _served_model(config) as base_url:
-        _fill_parts(parts, config, reader, paths, base_url)
+        if parts.client is None:
+            parts.client = components.build_client(config, paths.root, parts.accounting, base_url)
         return _interpret(paths, config, reader, run_config, parts)
 
 
@@ -93,8 +95,8 @@ def _served_model(config: InterpretConfig) -> Iterator[str | None]:
         yield server.base_url
 
 
-def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, paths: RunPaths, base_url: str | None) -> None:
-    """Build whatever the caller did not pass; scorer and explainer names fail here, before any LLM call."""
+def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, paths: RunPaths) -> None:
+    """Build what the caller did not pass (but the client); bad names fail here, before any server starts."""
     if parts.tokenizer is None and parts.builder is None:
         from autointerp.pipeline.tokenizer import run_tokenizer
 
@@ -107,8 +109,6 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
         parts.builder = components.build_record_builder(config, reader, parts.tokenizer, paths.root)
     if parts.accounting is None:
         parts.accounting = getattr(parts.client, "accounting", None) or components.build_accounting(config)
-    if parts.client is None:
-        parts.client = components.build_client(config, paths.root, parts.accounting, base_url)
 
 
 def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float) -> dict[str, Any]:
