@@ -69,6 +69,9 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
         state = asyncio.run(_run_and_close(stage, latents, parts.client))
     finally:
         wall = time.perf_counter() - start
+    if state.not_started:
+        logger.warning("the LLM budget is spent: %d latents were not started (rerun with a larger budget to finish)",
+                       state.not_started)
     summary = _summarize(paths, config, reader, latents, state, parts, wall)
     _finish(paths, config, summary, run_config, parts)
     check_failures(state, config.max_failure_fraction)

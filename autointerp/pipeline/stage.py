@@ -111,16 +111,30 @@ class InterpretStage:
         if explanation is not None and not todo:
             self.state.resumed += 1
             return
-        self.state.attempted += 1
-        record = await self._timed("records", asyncio.get_running_loop().run_in_executor(self._pool, self.builder.build, latent))
+        record = await self._build(latent)
         if record is None:
-            self.state.skipped[latent.hookpoint].append(latent.index)
             return
+        self.state.attempted += 1
         if explanation is None:
             explanation = await self._explain(latent, record)
         if explanation is None:
             todo = [name for name in todo if not self.scorers[name].needs_explanation]
         await asyncio.gather(*(self._score(name, record, explanation) for name in todo))
+
+    async def _build(self, latent: Latent) -> LatentRecord | None:
+        """The latent's record (in the records thread); None when skipped or when building failed (recorded)."""
+        loop = asyncio.get_running_loop()
+        try:
+            record = await self._timed("records", loop.run_in_executor(self._pool, self.builder.build, latent))
+        except Exception as exc:  # a bad latent must not stop the run
+            logger.warning("building the record of %s failed: %s", latent, exc)
+            self.state.attempted += 1
+            self.state.failed.append(latent)
+            await self._write(outputs.write_explanation, self.paths, latent, None, None, f"{type(exc).__name__}: {exc}")
+            return None
+        if record is None:
+            self.state.skipped[latent.hookpoint].append(latent.index)
+        return record
 
     def _scorers_to_run(self, latent: Latent, rescore_all: bool) -> list[str]:
         if rescore_all or "scores" in self.config.overwrite:

@@ -130,3 +130,16 @@ def test_bad_settings_name_themselves():
 def test_interpret_without_a_cache_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         interpret(tmp_path / "nothing", config(), parts=parts())
+
+
+def test_a_record_that_cannot_be_built_is_an_error_record(run_dir):
+    class Broken(FakeBuilder):
+        def build(self, latent):
+            if latent.index == 2:
+                raise OSError("shard unreadable")
+            return super().build(latent)
+
+    summary = interpret(run_dir, config(), parts=parts(builder=Broken()))
+    data = json.loads((run_dir / "explanations" / HP / "2.json").read_text())
+    assert data["error"] == "OSError: shard unreadable" and data["record"] is None
+    assert summary["counts"]["failed"] == 1 and summary["counts"]["explained"] == 7
