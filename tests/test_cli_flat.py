@@ -169,3 +169,15 @@ def test_help_answers_fast_without_heavy_imports(argv):
     elapsed = time.perf_counter() - start
     assert "usage" in out.stdout.lower() and "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
     assert elapsed < 2.0, f"{argv} took {elapsed:.2f} s"
+
+
+def test_the_interpret_route_never_imports_lightning():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom autointerp.interpret_cli import interpret_parser\nfrom autointerp.pipeline.run import interpret\n"
+            "from autointerp.pipeline import components, tracking, tokenizer\n"
+            "import autointerp.examples, autointerp.scorers, autointerp.explainers, autointerp.report, autointerp.models.subject\n"
+            "interpret_parser()\nprint('LIGHTNING', 'lightning' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "LIGHTNING False" in out.stdout, out.stderr[-2000:]
