@@ -58,3 +58,15 @@ def test_every_call_keeps_its_own_settings(faults):
     asyncio.run(go())
     sent = {b["messages"][-1]["content"]: (b["max_tokens"], b["temperature"]) for b in faults.bodies}
     assert sent == {f"ok {t}": (t + 1, t / 10) for t in range(6)}
+
+
+def test_extra_body_fields_reach_the_server(faults):
+    client = OpenAICompatibleClient("fake", faults.url, cache=False, extra_body={"top_k": 5, "repetition_penalty": 1.1})
+
+    async def go():
+        await client.generate([{"role": "user", "content": "ok extra"}], max_tokens=3)
+        await client.close()
+
+    asyncio.run(go())
+    (body,) = faults.bodies
+    assert body["top_k"] == 5 and body["repetition_penalty"] == 1.1 and body["max_tokens"] == 3
