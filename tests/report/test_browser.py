@@ -106,14 +106,16 @@ def test_page_makes_no_network_request(browser, small_run, tmp_path):
     assert "http://203.0.113.1/pixel.png" in other.requested_urls()
 
 
-def test_pages_of_fifty(browser, tmp_path):
+def test_pages_of_twenty_five(browser, tmp_path):
     run_dir = tmp_path / "big"
-    make_run(run_dir, RunSpec(hookpoints=("layers.1",), latents_per_hookpoint=60, n_train=2, n_test=2, n_negatives=2, ctx=8))
+    make_run(run_dir, RunSpec(hookpoints=("layers.1",), latents_per_hookpoint=30, n_train=2, n_test=2, n_negatives=2, ctx=8))
     page = _open(browser, write_report(run_dir))
-    assert page.evaluate("document.querySelectorAll('#cards .card').length") == 50
+    assert page.evaluate("window.autointerpReport.pageSize") == 25
+    assert page.evaluate("document.querySelectorAll('#cards .card').length") == 25
     page.evaluate("document.getElementById('next').click()")
-    assert page.evaluate("document.querySelectorAll('#cards .card').length") == 10
-    assert page.evaluate("document.getElementById('count').textContent") == "60 of 60 latents, showing 51–60"
+    assert page.evaluate("document.querySelectorAll('#cards .card').length") == 5
+    assert page.evaluate("document.getElementById('count').textContent") == "30 of 30 latents, showing 26–30"
+    assert page.evaluate("document.getElementById('next').disabled") is True
     assert page.console_errors() == []
 
 

@@ -2,7 +2,7 @@
 // All run text goes in through textContent, never innerHTML: explanations and tokens are untrusted.
 (function () {
   "use strict";
-  var PAGE_SIZE = 50;
+  var PAGE_SIZE = 25;  // a card holds up to ~1,000 token spans: keep each page quick to draw
   var SVG_NS = "http://www.w3.org/2000/svg";
   var errorBox = document.getElementById("errors");
 
@@ -271,7 +271,7 @@
   });
 
   apply();
-  window.autointerpReport = { cards: cards.length, sortKeys: keys.map(function (k) { return k.id; }) };
+  window.autointerpReport = { cards: cards.length, pageSize: PAGE_SIZE, sortKeys: keys.map(function (k) { return k.id; }) };
   document.documentElement.setAttribute("data-ready", "1");
   performance.mark("ready");
 })();
