@@ -41,7 +41,14 @@ def test_writes_report_and_plots_and_embeds_every_latent(tmp_path):
             assert abs(card["sc"][scorer]["m"]["balanced_accuracy"] - value) < 1e-3
     svg = (run_dir / "plots" / "detection_vs_fuzz.svg").read_text()
     assert svg.count("<circle") == len(written) and svg in html
-    assert "0.5" in html and "explainer reply" not in html  # chance level shown; no failures in this run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for hp, by_scorer in summary["per_hookpoint"].items():
+        m = by_scorer["detection"]["balanced_accuracy"]
+        row = (f"<td>{hp}</td><td>detection</td><td>balanced_accuracy</td><td><b>{m['mean']:.3g}</b> "
+               f'<span class="up">{m["mean"] - 0.5:+.3f}</span></td><td>[{m["ci_low"]:.3g}, {m["ci_high"]:.3g}]</td>'
+               f"<td>0.5</td><td>{m['n']}</td>")
+        assert row in html  # mean, lift over chance, 95% interval, chance level and n, side by side
+    assert "explainer reply" not in html  # no failures in this run
     assert "<td>123,456</td>" in html and "<th>mean_l0</th>" in html  # per-hookpoint cache statistics as a table
     assert "<th>unparseable</th>" in html  # per-scorer counts
     assert '<summary>Run config</summary><pre>{\n  &quot;name&quot;: &quot;run&quot;' in html
