@@ -212,9 +212,10 @@ class RecordBuilder:
         if not self._prepared:
             self.source.prepare(self)
             self._prepared = True
-        train_values = window_activations(acts.token_index, acts.activations, train.rows, train.starts, self.ctx_len, self.width)
-        peak_pos = train.starts + train_values.argmax(axis=1) if len(train) else train.starts
-        query = Query(record.latent, acts, train, train.rows, peak_pos)
+        shown = record.train or record.test  # what the query stands for (test only when no train)
+        rows = np.array([e.row for e in shown], dtype=np.int64)
+        peaks = np.array([e.start + int(np.argmax(e.activations)) for e in shown], dtype=np.int64)
+        query = Query(record.latent, acts, train, rows, peaks)
         candidates = self.source.propose(self, query, total, rng)
         chosen = self._silent_non_overlapping(acts, candidates, total)
         record.negative_shortfall = total - len(chosen)

@@ -44,7 +44,8 @@ class Query:
     train: Windows
     """The train windows the explainer sees."""
     peak_rows: np.ndarray
-    """int64 [t] row of the strongest token of each train window."""
+    """int64 [t] row of the strongest token of each train window (test windows when there is no
+    train window)."""
     peak_positions: np.ndarray
     """int64 [t] position of that token in its row."""
 

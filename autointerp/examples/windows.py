@@ -63,11 +63,16 @@ def _centered(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int, left: i
     rank = np.empty(len(ti), np.int64)
     rank[order] = np.arange(len(ti))  # 0 = strongest
     base = rows * ctx_len + starts
-    lo, hi = np.searchsorted(ti, base), np.searchsorted(ti, base + width)
-    is_peak = np.ones(len(ti), bool)  # a token alone in its window peaks there
-    crowded = np.flatnonzero(hi - lo > 1)
+    # a token alone in its window peaks there; neighbours in the sorted order tell who is alone
+    alone = np.ones(len(ti), bool)
+    alone[1:] &= ti[:-1] < base[1:]
+    alone[:-1] &= ti[1:] >= base[:-1] + width
+    is_peak = np.ones(len(ti), bool)
+    crowded = np.flatnonzero(~alone)
     if len(crowded):
-        is_peak[crowded] = range_min(rank, lo[crowded], hi[crowded]) == rank[crowded]
+        lo = np.searchsorted(ti, base[crowded])
+        hi = np.searchsorted(ti, base[crowded] + width)
+        is_peak[crowded] = range_min(rank, lo, hi) == rank[crowded]
     cand = np.flatnonzero(is_peak)  # proposals that peak in their window
     accepted = greedy_non_overlapping(rows[cand] * (2 * ctx_len) + starts[cand], rank[cand], width)
     keep = cand[accepted]
@@ -82,8 +87,10 @@ def greedy_non_overlapping(key: np.ndarray, rank: np.ndarray, width: int) -> np.
     overlaps is accepted (the sequential greedy would accept it too), and the live windows it
     overlaps die. Rounds are few because peaks in one row lie at least about width/2 apart.
     """
-    lo, hi = np.searchsorted(key, key - width + 1), np.searchsorted(key, key + width)
-    accepted = hi - lo == 1  # a window that overlaps no other is always accepted
+    gap_ok = np.diff(key) >= width
+    accepted = np.ones(len(key), bool)  # a window that overlaps no other is always accepted
+    accepted[1:] &= gap_ok
+    accepted[:-1] &= gap_ok
     busy = np.flatnonzero(~accepted)
     if len(busy):  # overlaps only ever join busy windows: settle them among themselves
         accepted[busy] = _greedy_rounds(key[busy], rank[busy], width)
