@@ -77,8 +77,9 @@ def _is_binary(result: dict[str, Any]) -> bool:
 def _activations(ex: dict[str, Any]) -> np.ndarray:
     """float64 [W] activations of an example, non-finite values as 0."""
     values = np.asarray(ex.get("activations") or [], dtype=np.float64)
-    finite = np.isfinite(values)
-    return values if finite.all() else np.where(finite, values, 0.0)
+    if np.isfinite(values.sum()):  # one reduction: NaN and infinities make the sum non-finite
+        return values
+    return np.where(np.isfinite(values), values, 0.0)
 
 
 def _histogram(arrays: list[np.ndarray]) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def _example(ex: dict[str, Any], marks: dict, acts: np.ndarray | None) -> dict[s
     """One example in card form: role, location, token strings, activations, scorer marks."""
     tokens = ex.get("str_tokens") or [f"#{t}" for t in ex.get("tokens") or []]
     row, start = int(ex.get("row", -1)), int(ex.get("start", -1))
-    out: dict[str, Any] = {"k": ex.get("role", ""), "r": row, "s": start, "t": [str(t) for t in tokens]}
+    out: dict[str, Any] = {"k": ex.get("role", ""), "r": row, "s": start, "t": list(map(str, tokens))}
     if acts is not None:
         out["a"] = [float(f"{x:.4g}") if x else 0 for x in acts.tolist()]
         out["q"] = ex.get("quantile")

@@ -98,3 +98,16 @@ def test_a_malformed_record_or_score_file_costs_only_that_part(tmp_path):
     assert problems and "could not show its record" in problems[0]
     card, problems = card_job(files[("layers.3", 1)], 20, 10)
     assert card["act"] and "could not show its scores" in problems[-1] and card["sc"] == {}
+
+
+def test_non_finite_activations_count_as_zero(tmp_path):
+    lat = _run(tmp_path)[0]
+    example = lat.record["train"][0]
+    nonzero = [a for a in example["activations"] if a]
+    example["activations"] = [float("nan"), float("inf"), *example["activations"][2:]]
+    card = latent_card(lat, 100, 100)
+    shown = next(ex for ex in card["act"] if (ex["r"], ex["s"]) == (example["row"], example["start"]))
+    assert shown["a"][:2] == [0, 0]
+    total = sum(1 for e in lat.record["train"] + lat.record["test"] for a in e["activations"] if a and a == a and abs(a) != float("inf"))
+    assert sum(card["h"]["counts"]) == total and nonzero
+    json.dumps(card, allow_nan=False)
