@@ -7,12 +7,16 @@ every piece of text from the run passes through `xml_escape`.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from autointerp.report.load import RunData
 from autointerp.report.plots import xml_escape as esc
+
+logger = logging.getLogger(__name__)
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -55,7 +59,8 @@ def counts_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     counts.setdefault("latents", len(cards))
     counts.setdefault("explained", sum(1 for c in cards if c["x"] is not None))
     counts.setdefault("failed", sum(1 for c in cards if c["err"]))
-    usage = [u for u in (run.summary.get("usage") or {}).values() if isinstance(u, dict)]
+    stages = run.summary.get("usage")
+    usage = [u for u in stages.values() if isinstance(u, dict)] if isinstance(stages, dict) else []
     if usage:
         counts["LLM calls"] = sum(int(u.get("calls") or 0) for u in usage)
         cost = sum(float(u.get("cost_usd") or 0) for u in usage)
@@ -167,16 +172,25 @@ def config_html(run: RunData) -> str:
     return f'<details class="block" id="run-config"><summary>Run config</summary><pre>{esc(text)}</pre></details>'
 
 
+def _guarded(part: Callable[..., str], *args: Any) -> str:
+    """One part of the summary; a summary.json of an unexpected shape costs only that part."""
+    try:
+        return part(*args)
+    except (TypeError, AttributeError, ValueError, KeyError) as err:
+        logger.warning("report: could not show %s: %r", part.__name__, err)
+        return f'<p class="note">could not show this part of summary.json ({esc(repr(err))})</p>'
+
+
 def summary_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     """The whole summary section; `cards` fill in what the summary lacks (counts, failures)."""
     return "".join([
-        header_html(run, cards),
-        counts_html(run, cards),
-        _section("Scores", metrics_html(run), "scores"),
+        _guarded(header_html, run, cards),
+        _guarded(counts_html, run, cards),
+        _section("Scores", _guarded(metrics_html, run), "scores"),
         '<div class="columns">',
-        _section("Cost and time", usage_html(run), "usage"),
-        _section("Cache", cache_html(run), "cache"),
-        _section("Failures and skipped latents", failures_html(run, cards), "failures"),
+        _section("Cost and time", _guarded(usage_html, run), "usage"),
+        _section("Cache", _guarded(cache_html, run), "cache"),
+        _section("Failures and skipped latents", _guarded(failures_html, run, cards), "failures"),
         "</div>",
-        config_html(run),
+        _guarded(config_html, run),
     ])

@@ -148,3 +148,15 @@ def test_secret_looking_config_values_never_reach_the_page(tmp_path):
     (run_dir / "run_config.json").write_text(json.dumps(config))
     html = write_report(run_dir).read_text()
     assert "PLANTED" not in html and "&quot;n_tokens&quot;: 1000" in html and "&quot;max_tokens&quot;: 64" in html
+
+
+def test_a_summary_of_unexpected_shape_costs_only_that_part(tmp_path):
+    run_dir = tmp_path / "run"
+    make_run(run_dir, RunSpec(latents_per_hookpoint=2))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["per_hookpoint"] = {"layers.3": ["not", "a", "dict"]}
+    summary["usage"] = "lots"
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    html = write_report(run_dir).read_text()
+    assert html.count("could not show this part of summary.json") == 2
+    assert "<td>123,456</td>" in html and len(_embedded(html)["latents"]) == 4  # the rest is intact
