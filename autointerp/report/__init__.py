@@ -14,11 +14,15 @@ from pathlib import Path
 __all__ = ["write_report", "cli_main"]
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write `<run_dir>/report.html` and `<run_dir>/plots/*.svg`; returns the report's path."""
+def write_report(run_dir: str | Path, workers: int | None = None) -> Path:
+    """Write `<run_dir>/report.html` and `<run_dir>/plots/*.svg`; returns the report's path.
+
+    `workers`: processes that read the latents of runs with 200 latents or more (default: one per
+    CPU, at most 4; 1 reads everything in this process).
+    """
     from autointerp.report.render import write_report as write
 
-    return write(run_dir)
+    return write(run_dir, workers=workers)
 
 
 def cli_main(argv: list[str] | None = None) -> int:
