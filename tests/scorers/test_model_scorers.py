@@ -62,7 +62,9 @@ def test_surprisal_matches_direct_forward_passes(tiny_lm):
 
 def test_surprisal_settings_are_checked():
     default = SurprisalScorer()  # nothing loads until the first score
-    assert default.model is None and default.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert default.model is None and default.model_name == "embedded:SmolLM2-135M-Instruct"
+    with pytest.raises(ValueError, match="surprisal model_name"):
+        SurprisalScorer(model_name="/no/such/model.gguf")
     with pytest.raises(ValueError, match="tokenizer"):
         SurprisalScorer(model=object())
 
