@@ -50,7 +50,8 @@ class VLLMEngine:
         kwargs = {"max_model_len": max_model_len, "seed": seed, **(vllm_kwargs or {})}
         self.llm = vllm.LLM(model=model, **{k: v for k, v in kwargs.items() if v is not None})
         self.tokenizer = self.llm.get_tokenizer()
-        self.max_model_len = self.llm.llm_engine.model_config.max_model_len
+        model_config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
+        self.max_model_len = getattr(model_config, "max_model_len", None) or max_model_len or 2**31
         self.batch_sizes: list[int] = []
 
     def prompt_ids(self, messages: list[Message]) -> list[int]:
