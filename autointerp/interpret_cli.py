@@ -49,15 +49,25 @@ def interpret_main(argv: list[str]) -> int:
     """Run `autointerp interpret`."""
     parser = interpret_parser()
     cfg = parser.parse_args(argv)
-    init = parser.instantiate_classes(cfg)
-    config = init.interpret
+    try:
+        config = parser.instantiate_classes(cfg).interpret
+    except ValueError as exc:  # a setting the config validation refused; the message names it
+        parser.error(str(exc))
     run_dir = Path(cfg.results_dir) / cfg.name
     run_config = _run_config(run_dir, parser.dump(cfg, skip_none=False, format="json"))
     _setup_logging()
     from autointerp.pipeline.run import interpret
+    from autointerp.pipeline.stage import RunFailedError
     from autointerp.pipeline.summary import results_table
 
-    summary = interpret(run_dir, config, run_config)
+    try:
+        summary = interpret(run_dir, config, run_config)
+    except (FileNotFoundError, ValueError) as exc:  # no cache, a bad reference run, an unknown scorer
+        print(f"autointerp interpret: error: {exc}", file=sys.stderr)
+        return 2
+    except RunFailedError as exc:
+        print(f"autointerp interpret: {exc}", file=sys.stderr)
+        return 1
     print(results_table(summary))
     print(f"results in {run_dir}/ (report: {run_dir / 'report.html'})")
     return 0
