@@ -128,5 +128,5 @@ def test_predict_again_reuses_the_cache_and_asks_nothing_new(run):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (run_dir / "latents" / "manifest.json").stat().st_mtime_ns == manifest
     assert summary["invocation"]["resumed"] == 2 and summary["invocation"]["attempted"] == 0
-    assert summary["usage"]["total"]["calls"] == 0 and summary["usage"]["total"]["cached_calls"] == 0
+    assert summary["usage_total"]["calls"] == 0 and summary["usage_total"]["cached_calls"] == 0
     assert "latents 2: explained" in proc.stdout

@@ -91,7 +91,7 @@ def test_killed_run_resumes_without_redoing_finished_latents(server, tmp_path):
 
     assert interpret_main(interpret_command(config, results, "whole")[4:]) == 0
     whole = json.loads((results / "whole" / "summary.json").read_text())
-    per_latent_calls = whole["usage"]["total"]["calls"] / N_LATENTS
+    per_latent_calls = whole["usage_total"]["calls"] / N_LATENTS
     assert whole["counts"]["explained"] == N_LATENTS and per_latent_calls == int(per_latent_calls)
 
     kill_once_some_latents_are_done(interpret_command(config, results, "killed"), results / "killed")
@@ -104,7 +104,7 @@ def test_killed_run_resumes_without_redoing_finished_latents(server, tmp_path):
     assert resumed["invocation"]["attempted"] == N_LATENTS - len(done_before)
     # Finished latents were neither rewritten nor asked again (not even from the response cache).
     assert {k: v for k, v in finished(results / "killed").items() if k in done_before} == done_before
-    total = resumed["usage"]["total"]
+    total = resumed["usage_total"]
     assert total["calls"] + total["cached_calls"] == per_latent_calls * (N_LATENTS - len(done_before))
     # And the results are those of the uninterrupted run.
     assert result_files(results / "killed") == result_files(results / "whole")

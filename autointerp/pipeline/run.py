@@ -129,11 +129,16 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
         "explainer": components.resolve_explainer_name(config),
     }
     timing = {**parts.extra_timing, "interpret": wall, **{f"busy/{k}": v for k, v in state.busy_s.items()}}
-    return build_summary(
+    summary = build_summary(
         paths, meta=meta, scorers=list(config.scorers), latents=kept, skipped=skipped,
         usage=_usage(parts.accounting), timing=timing, cache=cache_statistics(reader), seed=config.seed,
-    ) | {"invocation": {"attempted": state.attempted, "resumed": state.resumed, "not_started": state.not_started,
-                        "budget_exhausted": bool(parts.accounting is not None and parts.accounting.budget_exhausted)}}
+    )
+    summary["usage_total"] = _usage_total(parts.accounting)
+    summary["invocation"] = {
+        "attempted": state.attempted, "resumed": state.resumed, "not_started": state.not_started,
+        "budget_exhausted": bool(parts.accounting is not None and parts.accounting.budget_exhausted),
+    }
+    return summary
 
 
 def _usage(accounting: Any) -> dict[str, dict[str, Any]]:
@@ -142,9 +147,14 @@ def _usage(accounting: Any) -> dict[str, dict[str, Any]]:
         return {}
     from dataclasses import asdict
 
-    out = {stage: asdict(u) for stage, u in sorted(accounting.by_stage().items())}
-    out["total"] = asdict(accounting.total())
-    return out
+    return {stage: asdict(u) for stage, u in sorted(accounting.by_stage().items())}
+
+
+def _usage_total(accounting: Any) -> dict[str, Any]:
+    """Token usage and cost of this invocation, summed over stages."""
+    from dataclasses import asdict
+
+    return asdict(accounting.total()) if accounting is not None else {}
 
 
 def _finish(paths: RunPaths, config: InterpretConfig, summary: dict[str, Any], run_config, parts: Parts) -> None:

@@ -59,6 +59,7 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
             out[f"{scorer}/{hp}/n_high_quality"] = count
     out.update({f"counts/{k}": v for k, v in summary["counts"].items()})
     out.update(flatten(summary.get("usage", {}), "usage", "/"))
+    out.update(flatten(summary.get("usage_total", {}), "usage_total", "/"))
     out.update(flatten(summary.get("timing_s", {}), "timing_s", "/"))
     out.update(flatten(summary.get("cache", {}), "cache", "/"))
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
