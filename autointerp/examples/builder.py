@@ -65,7 +65,8 @@ class RecordBuilder:
         self.n_built = 0
         self._prepared = False
         self._top: OrderedDict[tuple[str, int], Windows] = OrderedDict()
-        self._decoded: dict[int, str] = {}
+        self._vocab = np.full(0, None, dtype=object)  # token id -> decoded string
+        self._known = np.zeros(0, bool)
 
     def _check_settings(self) -> None:
         """Refuse settings that cannot work with this cache before any heavy work."""
@@ -254,11 +255,19 @@ class RecordBuilder:
         """Per-token strings of each window (each id decoded once per run), or None without a tokenizer."""
         if self.tokenizer is None:
             return None
-        for token in np.unique(tokens).tolist():
-            if token not in self._decoded:
-                self._decoded[token] = self.tokenizer.decode([token])
-        decoded = self._decoded
-        return [[decoded[t] for t in window] for window in tokens.tolist()]
+        if len(tokens) == 0:
+            return []
+        top = int(tokens.max()) + 1
+        if top > len(self._vocab):  # object array: id -> decoded string, filled on first sight
+            size = max(top, 2 * len(self._vocab))
+            self._vocab = np.concatenate([self._vocab, np.full(size - len(self._vocab), None, dtype=object)])
+            self._known = np.concatenate([self._known, np.zeros(size - len(self._known), bool)])
+        new = tokens[~self._known[tokens]]
+        if len(new):
+            for token in np.unique(new).tolist():
+                self._vocab[token] = self.tokenizer.decode([token])
+            self._known[new] = True
+        return self._vocab[tokens].tolist()
 
     def decode_windows(self, tokens: np.ndarray) -> list[str]:
         """The text of each window [n, width]."""
