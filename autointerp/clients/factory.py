@@ -20,6 +20,7 @@ def make_client(
     base_url: str | list[str] | None = None,
     *,
     max_concurrency: int = 32,
+    max_model_len: int | None = None,
     cache: bool = True,
     cache_path: str | None = None,
     accounting: Accounting | None = None,
@@ -31,7 +32,8 @@ def make_client(
     openai -> OpenAICompatibleClient at OpenAI (or base_url), key from OPENAI_API_KEY;
     vllm -> a vLLM server at base_url (key from VLLM_API_KEY when it wants one);
     llamacpp -> a llama-cpp-python server at base_url (JSON schemas sent in its json_object form).
-    Extra keyword arguments go to the client's constructor."""
+    max_concurrency bounds HTTP clients; max_model_len (`--explainer_model_max_len`) bounds the offline
+    model's context (a server decides its own). Extra keyword arguments go to the client's constructor."""
     common: dict[str, Any] = dict(cache=cache, cache_path=cache_path, accounting=accounting, **kwargs)
     if provider not in PROVIDERS:
         raise ValueError(f"--explainer_provider must be one of {', '.join(PROVIDERS)}; got {provider!r}")
@@ -40,7 +42,7 @@ def make_client(
 
         if base_url is not None:
             raise ValueError("--explainer_base_url makes no sense with --explainer_provider offline")
-        return OfflineClient(model, **common)
+        return OfflineClient(model, max_model_len=max_model_len, **common)
     from autointerp.clients.openai_compatible import OpenAICompatibleClient, OpenRouter
 
     common["max_concurrency"] = max_concurrency

@@ -50,6 +50,13 @@ def test_provider_mapping(monkeypatch):
         "type": "json_object", "schema": {"type": "object"}}
 
 
+def test_offline_provider_takes_the_context_length():
+    from autointerp.clients import OfflineClient
+
+    client = make_client("offline", "embedded:SmolLM2-135M-Instruct", max_model_len=1024, max_concurrency=8)
+    assert isinstance(client, OfflineClient) and client.max_model_len == 1024 and client._engine is None
+
+
 def test_bad_provider_or_missing_url_names_the_option():
     with pytest.raises(ValueError, match="--explainer_provider must be one of"):
         make_client("anthropic", "m")
