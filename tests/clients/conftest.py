@@ -14,8 +14,8 @@ from fault_server import FaultServer  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _private_user_cache(tmp_path, monkeypatch):
-    """No test writes to the real user cache folder."""
-    monkeypatch.delenv("AUTOINTERP_CACHE", raising=False)
+    """No test writes a response cache to the real user cache folder (tests that use the default
+    location clear AUTOINTERP_CACHE themselves; it also holds the GGUF conversion cache)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 

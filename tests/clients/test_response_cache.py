@@ -52,14 +52,16 @@ def test_failures_are_not_cached_so_a_rerun_repeats_only_them(faults, tmp_path):
     assert faults.requests == 3 and second[1].text == "echo 500x1 b" and second[0].cached
 
 
-def test_cache_off_sends_every_time(faults, tmp_path):
+def test_cache_off_sends_every_time(faults, tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTOINTERP_CACHE", raising=False)
     for _ in range(2):
         calls(OpenAICompatibleClient("fake", faults.url, cache=False), ["ok z"])
     assert faults.requests == 2
     assert not default_cache_path().exists()
 
 
-def test_default_location_is_the_user_cache_folder(faults, tmp_path):
+def test_default_location_is_the_user_cache_folder(faults, tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTOINTERP_CACHE", raising=False)
     calls(OpenAICompatibleClient("fake", faults.url), ["ok y"])
     assert default_cache_path() == tmp_path / "xdg-cache" / "autointerp" / "llm_cache.sqlite"
     assert len(ResponseCache(default_cache_path())) == 1
