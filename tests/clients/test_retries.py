@@ -65,7 +65,7 @@ def test_persistent_faults_end_in_a_typed_error_after_max_attempts(faults, fault
 
 
 def test_a_hang_times_out_and_is_retried(faults):
-    client = client_for(faults.url, timeout=0.3)
+    client = client_for(faults.url, timeout=1.0)
     assert run(ask(client, "hangx1 d"), client).text == "echo hangx1 d"
     with pytest.raises(LLMRetryError) as info:
         run(ask(client, "hangx9 e"), client)
@@ -99,7 +99,7 @@ def test_a_dead_replica_is_routed_around(faults):
 
 
 def test_the_run_goes_on_when_some_calls_fail(faults):
-    client = client_for(faults.url, timeout=0.3)
+    client = client_for(faults.url, timeout=1.0)
     prompts = ["ok 1", "500x9 g", "ok 2", "hangx9 h", "malformedx9 i", "429x1 j", "ok 3"]
 
     async def all_calls():
