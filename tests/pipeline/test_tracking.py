@@ -18,12 +18,18 @@ def _parts():
                  scorers={"detection": FakeScorer("detection"), "fuzz": FakeScorer("fuzz")})
 
 
-def test_mlflow_run_holds_every_summary_metric_and_the_outputs(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One sqlite MLflow store for this module (creating one costs seconds of migrations)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
+
+
+def test_mlflow_run_holds_every_summary_metric_and_the_outputs(tmp_path, monkeypatch, store):
     import mlflow
 
     monkeypatch.chdir(tmp_path)
     make_cache(tmp_path / "results" / "demo")
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = store
     cfg = InterpretConfig(scorers=["detection", "fuzz"], examples=ExamplesConfig(min_examples=1), tracking_uri=uri,
                           report=False, explainer_model="scripted")
     summary = interpret(tmp_path / "results" / "demo", cfg, {"name": "demo", "interpret": cfg.to_dict()}, _parts())
@@ -41,16 +47,16 @@ def test_mlflow_run_holds_every_summary_metric_and_the_outputs(tmp_path, monkeyp
     assert {"run_config.json", "summary.json", "explanations.csv"} <= artifacts
 
 
-def test_a_second_interpret_logs_into_the_same_mlflow_run(tmp_path, monkeypatch):
+def test_a_second_interpret_logs_into_the_same_mlflow_run(tmp_path, monkeypatch, store):
     import mlflow
 
     monkeypatch.chdir(tmp_path)
     make_cache(tmp_path / "results" / "demo")
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = store
     cfg = InterpretConfig(scorers=["detection"], examples=ExamplesConfig(min_examples=1), tracking_uri=uri,
-                          report=False, explainer_model="scripted")
+                          report=False, explainer_model="scripted", experiment="second")
     for _ in range(2):
         interpret(tmp_path / "results" / "demo", cfg, None, Parts(client=CountingClient(), explainer=FakeExplainer(),
                   builder=FakeBuilder(), scorers={"detection": FakeScorer("detection")}))
-    runs = mlflow.MlflowClient(tracking_uri=uri).search_runs([mlflow.MlflowClient(tracking_uri=uri).get_experiment_by_name("autointerp").experiment_id])
+    runs = mlflow.MlflowClient(tracking_uri=uri).search_runs([mlflow.MlflowClient(tracking_uri=uri).get_experiment_by_name("second").experiment_id])
     assert len(runs) == 1
