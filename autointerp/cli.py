@@ -69,13 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
-    if not argv[0].startswith("-"):
-        from autointerp.flat_cli import main as flat_main
+    from autointerp.flat_cli import main as flat_main  # MODEL SPARSE_MODEL [flags], flags in any order
 
-        return flat_main(argv)
-    print(USAGE, file=sys.stderr)
-    print(f"autointerp: unknown option {argv[0]!r}", file=sys.stderr)
-    return 2
+    return flat_main(argv)
 
 
 def interpret_switch(argv: list[str]) -> list[str]:
