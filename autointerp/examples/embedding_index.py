@@ -81,21 +81,19 @@ class EmbeddingIndex:
         logger.info("embedded %d windows in %.1f s into %s", len(grid_ids), index.embed_seconds, path)
         return index
 
-    def query_vector(self, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """float32 [dim] mean unit embedding of the aligned windows holding these tokens."""
-        slots = np.minimum(positions // self.builder.width, self.per_row - 1)
-        ids = rows * self.per_row + slots
-        where = np.minimum(np.searchsorted(self.grid_ids, ids), len(self.grid_ids) - 1)
-        found = self.grid_ids[where] == ids
-        parts = [self.embeddings[where[found]]]
-        if not found.all():  # windows outside the sampled index: embed them now
-            missing = _grid_tokens(self.builder, ids[~found])
-            parts.append(_encode(self._get_model(), self.builder.decode_windows(missing), len(missing)))
-        vector = np.concatenate(parts).mean(axis=0)
+    def query_vector(self, chosen: np.ndarray, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """float32 [dim] mean unit embedding of the indexed windows at positions `chosen`; when there
+        are none, of the aligned windows holding the tokens at (rows, positions), embedded now."""
+        if len(chosen):
+            vector = self.embeddings[chosen].mean(axis=0)
+        else:
+            slots = np.minimum(positions // self.builder.width, self.per_row - 1)
+            missing = _grid_tokens(self.builder, rows * self.per_row + slots)
+            vector = _encode(self._get_model(), self.builder.decode_windows(missing), len(missing)).mean(axis=0)
         return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
     def positions_of_token_index(self, token_index: np.ndarray) -> np.ndarray:
-        """int64 index positions of the indexed windows that hold any of these tokens."""
+        """int64 index positions of the indexed windows that hold any of these tokens (ascending)."""
         rows, pos = np.divmod(token_index, self.builder.ctx_len)
         slots = pos // self.builder.width
         ids = sorted_unique((rows * self.per_row + slots)[slots < self.per_row])

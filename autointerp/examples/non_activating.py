@@ -146,8 +146,10 @@ class FaissSource(NonActivatingSource):
 
     The aligned windows of the cache are embedded once per run into one inner-product index
     (cached on disk by content). A latent's query is the mean embedding of the indexed windows
-    holding its train windows' strongest tokens; the index is searched with every window the
-    latent fires in excluded, so all hits are silent for it.
+    holding its train windows' strongest tokens (when the index is a sample and holds none of
+    them: of every indexed window it fires in; when it holds none of those either, the train
+    windows are embedded on the spot). The index is searched with every window the latent fires
+    in excluded, so all hits are silent for it.
     """
 
     name = "FAISS"
@@ -164,8 +166,10 @@ class FaissSource(NonActivatingSource):
     def propose(self, builder: RecordBuilder, query: Query, n: int, rng: np.random.Generator) -> Candidates:
         """Nearest silent windows to the mean of the train windows' embeddings."""
         index = self.index
-        vector = index.query_vector(query.peak_rows, query.peak_positions)
         excluded = index.positions_of_token_index(query.acts.token_index)
+        peaks = np.sort(query.peak_rows * builder.ctx_len + query.peak_positions)
+        shown = index.positions_of_token_index(peaks)
+        vector = index.query_vector(shown if len(shown) else excluded, query.peak_rows, query.peak_positions)
         positions, sims = index.search(vector, n, excluded)
         rows, starts = index.windows_at(positions)
         return Candidates(rows, starts, sims)

@@ -107,3 +107,18 @@ def _similarity(model, examples, centre: np.ndarray) -> float:
     vectors = model.encode(["".join(e.str_tokens) for e in examples])
     vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     return float((vectors @ centre).mean())
+
+
+def test_a_sampled_index_still_embeds_once(news_cache, tokenizer, monkeypatch, tmp_path):
+    reader, _ = news_cache
+    calls = []
+    encode = embedding_index._encode
+    monkeypatch.setattr(embedding_index, "_encode", lambda m, texts, b: calls.append(len(texts)) or encode(m, texts, b))
+    config = _config("FAISS")
+    config.faiss_max_windows = 120  # a quarter of the windows
+    builder = RecordBuilder(reader, config, tokenizer, cache_dir=tmp_path)
+    for j in TOPICS:
+        record = builder.build(Latent(HP, j))
+        assert len(record.negatives) == 15
+    assert calls == [120]  # the topical latents fire in indexed windows: no per-latent embedding
+    assert len(builder.source.index.grid_ids) == 120
