@@ -31,7 +31,8 @@ def make_client(
     openrouter -> OpenRouter(model), key from OPENROUTER_API_KEY;
     openai -> OpenAICompatibleClient at OpenAI (or base_url), key from OPENAI_API_KEY;
     vllm -> a vLLM server at base_url (key from VLLM_API_KEY when it wants one);
-    llamacpp -> a llama-cpp-python server at base_url (JSON schemas sent in its json_object form).
+    llamacpp -> a llama-cpp-python server at base_url (JSON schemas sent in its json_object form,
+    repeat_penalty 1.0 so temperature 0 is greedy).
     max_concurrency bounds HTTP clients; max_model_len (`--explainer_model_max_len`) bounds the offline
     model's context (a server decides its own). Extra keyword arguments go to the client's constructor."""
     common: dict[str, Any] = dict(cache=cache, cache_path=cache_path, accounting=accounting, **kwargs)
@@ -55,4 +56,7 @@ def make_client(
     if provider == "vllm":
         return OpenAICompatibleClient(model, base_url, api_key_env="VLLM_API_KEY", **common)
     common.setdefault("json_schema_as", "json_object")
+    # llama-cpp-python's server applies repeat_penalty 1.1 unless told otherwise, so temperature 0
+    # would not be greedy (a repeated verdict gets penalized); 1.0 turns the penalty off
+    common["extra_body"] = {"repeat_penalty": 1.0, **(common.get("extra_body") or {})}
     return OpenAICompatibleClient(model, base_url, api_key_env="LLAMACPP_API_KEY", **common)

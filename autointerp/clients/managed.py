@@ -106,7 +106,7 @@ class ManagedClient(Client):
         settings.validate()
         _check_messages(messages)
         cache = self.response_cache
-        key = cache_key(self.model, messages, asdict(settings)) if cache is not None else ""
+        key = cache_key(self.model, messages, {**asdict(settings), **self._key_extras()}) if cache is not None else ""
         if cache is not None and (hit := cache.get(key)) is not None:
             self.accounting.record(self.model, hit.prompt_tokens, hit.completion_tokens, cached=True)
             return hit
@@ -119,6 +119,11 @@ class ManagedClient(Client):
             cache.put(key, self.model, response)
         self.accounting.record(self.model, response.prompt_tokens, response.completion_tokens, cached=False)
         return response
+
+    def _key_extras(self) -> dict[str, Any]:
+        """Client-wide options that change answers (extra request fields, a sampling seed), added to
+        the cache key; empty by default so plain settings keep their keys."""
+        return {}
 
     @abstractmethod
     async def _complete(self, messages: list[Message], settings: Settings) -> Response:

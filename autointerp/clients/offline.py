@@ -91,6 +91,10 @@ class OfflineClient(ManagedClient):
                                                   max_model_len=self.max_model_len, seed=self.seed)
         return self._engine
 
+    def _key_extras(self) -> dict[str, Any]:
+        """The base seed decides sampled tokens, so a non-default seed is part of the cache key."""
+        return {"seed": self.seed} if self.seed else {}
+
     async def _complete(self, messages: list[Message], settings: Settings) -> Response:
         """Queue the request for the next batch and wait for its answer."""
         if settings.response_format is not None and self.backend == "transformers" and not self._warned_format:

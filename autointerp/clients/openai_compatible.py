@@ -142,6 +142,10 @@ class OpenAICompatibleClient(ManagedClient):
         body.update(self.extra_body)  # provider-specific fields go into the JSON body as they are
         return body
 
+    def _key_extras(self) -> dict[str, Any]:
+        """extra_body fields (e.g. repeat_penalty) change answers, so they are part of the cache key."""
+        return {"extra_body": self.extra_body} if self.extra_body else {}
+
     def _response_format(self, fmt: dict[str, Any]) -> dict[str, Any]:
         """The response_format as this server wants it (the cache key keeps the caller's form)."""
         if self.json_schema_as == "json_object" and fmt.get("type") == "json_schema":

@@ -46,6 +46,9 @@ def test_provider_mapping(monkeypatch):
     assert isinstance(vllm, OpenAICompatibleClient) and vllm.max_concurrency == 64 and vllm.json_schema_as == "json_schema"
     llama = make_client("llamacpp", "m", ["http://127.0.0.1:8080/v1", "http://127.0.0.1:8081/v1"])
     assert llama.json_schema_as == "json_object" and len(llama.base_urls) == 2
+    assert llama.extra_body == {"repeat_penalty": 1.0}  # llama.cpp's default 1.1 would make temperature 0 non-greedy
+    assert make_client("llamacpp", "m", "http://h:1/v1", extra_body={"repeat_penalty": 1.3, "top_k": 5}).extra_body == {
+        "repeat_penalty": 1.3, "top_k": 5}
     assert llama._request([{"role": "user", "content": "x"}], _settings())["response_format"] == {
         "type": "json_object", "schema": {"type": "object"}}
 

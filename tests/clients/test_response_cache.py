@@ -114,3 +114,11 @@ def test_a_damaged_entry_is_a_miss(tmp_path):
     cache = ResponseCache(tmp_path / "c.sqlite")
     cache._db.execute("INSERT INTO responses VALUES ('k', 'm', 'not json')")
     assert cache.get("k") is None and cache.misses == 1
+
+
+def test_extra_body_is_part_of_the_key(faults, tmp_path):
+    path = str(tmp_path / "c.sqlite")
+    for extra in (None, {"repeat_penalty": 1.0}, {"repeat_penalty": 1.0}, {"repeat_penalty": 1.1}):
+        client = OpenAICompatibleClient("fake", faults.url, cache_path=path, extra_body=extra)
+        calls(client, ["ok extra key"])
+    assert faults.requests == 3  # the repeated setting was a cache hit, each new one a request
