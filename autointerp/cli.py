@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = interpret_switch(argv)
         if from_sys:
             sys.argv[1:] = argv
-        run(None if from_sys else argv)  # None: LightningCLI reads sys.argv (and DDP relaunches it)
-        return 0
+        return _reporting_failures(lambda: run(None if from_sys else argv))  # None: LightningCLI reads sys.argv
     if argv and argv[0] == "interpret":
         from autointerp.interpret_cli import interpret_main
 
@@ -72,6 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     from autointerp.flat_cli import main as flat_main  # MODEL SPARSE_MODEL [flags], flags in any order
 
     return flat_main(argv)
+
+
+def _reporting_failures(fn: Any) -> int:
+    """Run a command; a run that failed past `max_failure_fraction` exits 1 with its message, no traceback."""
+    from autointerp.pipeline.stage import RunFailedError
+
+    try:
+        fn()
+    except RunFailedError as exc:
+        print(f"autointerp: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def interpret_switch(argv: list[str]) -> list[str]:
@@ -100,5 +111,4 @@ def run_predict_config(config: dict[str, Any]) -> int:
 
     args = ["predict", "--config", json.dumps(config)]
     sys.argv[1:] = args
-    run(None)
-    return 0
+    return _reporting_failures(lambda: run(None))

@@ -103,6 +103,7 @@ FLAGS: tuple[Flag, ...] = (
 
 EXTRA_FLAGS: tuple[Flag, ...] = (
     Flag("explainer_base_url", "interpret.explainer_base_url", None, "Base URL of an OpenAI-compatible server (vLLM, llama.cpp)."),
+    Flag("structured", "interpret.structured", False, "JSON-schema constrained replies (llama.cpp, vLLM, OpenAI).", switch=True),
     Flag("no_llm_cache", None, False, "Do not keep or use the persistent LLM response cache.", switch=True),
     Flag("reference_run", "interpret.reference_run", None, "A run under results/ to compare firing rates against."),
     Flag("serve_gguf", "interpret.serve_gguf", None, "Serve this GGUF (`embedded`: the shipped SmolLM2) with llama.cpp on 127.0.0.1 for the stage."),

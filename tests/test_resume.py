@@ -34,7 +34,7 @@ def write_config(path: Path, base_url: str) -> Path:
     """The interpret section of a run config (YAML is a superset of JSON)."""
     interpret = {
         "explainer_provider": "llamacpp", "explainer_base_url": base_url, "explainer_model": "smollm2",
-        "scorers": ["detection"], "num_examples_per_scorer_prompt": 4, "pipeline_num_proc": 1,
+        "scorers": ["detection"], "num_examples_per_scorer_prompt": 4, "structured": True, "pipeline_num_proc": 1,
         "mlflow": False, "report": False,
         "examples": {"min_examples": 2, "n_examples_train": 3, "n_examples_test": 2, "n_non_activating": 2,
                      "example_ctx_len": 10},

@@ -31,7 +31,7 @@ def build_explainer(config: InterpretConfig, tokenizer: Any = None) -> Any:
     from autointerp.explainers import explainer_class
 
     cls = explainer_class(resolve_explainer_name(config))
-    return construct(cls, tokenizer=tokenizer, max_examples=config.examples.n_examples_train)
+    return construct(cls, tokenizer=tokenizer, max_examples=config.examples.n_examples_train, structured=config.structured)
 
 
 def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, Any]:
@@ -46,6 +46,7 @@ def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, A
         "log_probs": config.log_probs,
         "log_prob": config.log_probs,
         "seed": config.seed,
+        "structured": config.structured,
     }
     return {name: construct(scorer_class(name), **settings) for name in config.scorers}
 
@@ -55,6 +56,8 @@ def build_client(config: InterpretConfig, run_dir: Path, accounting: Any, base_u
     from autointerp.clients import make_client
 
     extra = offline_settings(config) if config.explainer_provider == "offline" else {}
+    if config.explainer_provider == "llamacpp":  # its default repeat penalty makes temperature 0 non-greedy
+        extra["extra_body"] = {"repeat_penalty": 1.0}
     client = make_client(
         config.explainer_provider,
         config.explainer_model,

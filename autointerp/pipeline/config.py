@@ -38,6 +38,9 @@ class InterpretConfig:
     """Explanation strategy: `default`, `contrastive` or `chain-of-thought`."""
     scorers: list[str] = field(default_factory=_default_scorers)
     """Scorers to run: detection, recall, fuzz, simulation, surprisal, embedding, intruder."""
+    structured: bool = False
+    """Constrain explainer and scorer replies with a JSON schema (llama.cpp, vLLM and OpenAI enforce it);
+    small models then always answer in a parseable form."""
     num_examples_per_scorer_prompt: int = 5
     """Examples shown in one scorer prompt."""
     log_probs: bool = False

@@ -74,7 +74,7 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
                        state.not_started)
     summary = _summarize(paths, config, reader, latents, state, parts, wall)
     _finish(paths, config, summary, run_config, parts)
-    check_failures(state, config.max_failure_fraction)
+    check_failures(summary["counts"], config.max_failure_fraction)
     return summary
 
 

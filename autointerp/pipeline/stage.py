@@ -182,12 +182,14 @@ class InterpretStage:
             self.state.busy_s[stage] += time.perf_counter() - start
 
 
-def check_failures(state: StageState, max_failure_fraction: float) -> None:
-    """Raise `RunFailedError` when too many of the attempted latents failed."""
-    if state.attempted and len(state.failed) / state.attempted > max_failure_fraction:
+def check_failures(counts: dict[str, int], max_failure_fraction: float) -> None:
+    """Raise `RunFailedError` when too many of the run's latents (explained or failed, over every
+    invocation: a rerun retries failed latents) have failed."""
+    failed, done = counts["failed"], counts["failed"] + counts["explained"]
+    if done and failed / done > max_failure_fraction:
         raise RunFailedError(
-            f"{len(state.failed)} of {state.attempted} latents failed, more than "
-            f"max_failure_fraction={max_failure_fraction}; see the error records under explanations/"
+            f"{failed} of {done} latents failed, more than max_failure_fraction={max_failure_fraction}; "
+            "see the error records under explanations/"
         )
 
 
