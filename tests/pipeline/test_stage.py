@@ -143,3 +143,23 @@ def test_a_record_that_cannot_be_built_is_an_error_record(run_dir):
     data = json.loads((run_dir / "explanations" / HP / "2.json").read_text())
     assert data["error"] == "OSError: shard unreadable" and data["record"] is None
     assert summary["counts"]["failed"] == 1 and summary["counts"]["explained"] == 7
+
+
+def test_the_failure_fraction_counts_the_whole_run_not_one_rerun(run_dir):
+    interpret(run_dir, config(), parts=parts(explainer=FakeExplainer(fail=(4,))))
+    # The rerun retries only latent 4, which fails again: 1 failed of 8, not 1 of 1.
+    summary = interpret(run_dir, config(max_failure_fraction=0.2), parts=parts(explainer=FakeExplainer(fail=(4,))))
+    assert summary["invocation"]["attempted"] == 1 and summary["counts"]["failed"] == 1
+
+
+def test_a_failed_run_exits_1_with_a_message(monkeypatch, capsys):
+    import autointerp.cli as cli
+    import autointerp.lightning_cli as lcli
+    from autointerp.pipeline.stage import RunFailedError
+
+    def fail(args):
+        raise RunFailedError("3 of 4 latents failed")
+
+    monkeypatch.setattr(lcli, "run", fail)
+    assert cli.main(["predict", "--config", "x.yaml"]) == 1
+    assert "3 of 4 latents failed" in capsys.readouterr().err
