@@ -180,14 +180,17 @@ def main() -> None:
                   f"({reads['get_slice'] / reads['mmap']:.1f}x), full scan {reads['scan'] * 1e3:.1f} ms "
                   f"({reads['scan'] / reads['mmap']:.0f}x)")  # fmt: skip
             print(f"  random negatives: {args.latents} latents ({r['built']} built, the rest below min_examples): "
-                  f"{r['rate']:.0f} latents/s wall, {r['cpu_rate']:.0f} latents/s of CPU time")  # fmt: skip
+                  f"{r['rate']:.0f} latents/s wall, {r['cpu_rate']:.0f} latents/s of CPU time = "
+                  f"{r['cpu_rate'] * r['built'] / args.latents:.0f} records per CPU second")  # fmt: skip
             print(f"  neighbours (co-occurrence): prepared once in {r['nb_prep']:.2f} s, then {r['nb_rate']:.0f} latents/s wall, "
                   f"{r['nb_cpu_rate']:.0f} per CPU second")  # fmt: skip
             print(f"  memory held per record {r['per_record'] / 1024:.1f} KiB = {r['per_example']:.0f} B per example kept; "
                   f"peak while building the densest latent {r['peak'] / 1024:.0f} KiB")  # fmt: skip
         small = results[0]
         for r in results[1:]:
-            print(f"{r['name']} / small: {r['nnz'] / small['nnz']:.2f}x nonzeros, CPU rate ratio {r['cpu_rate'] / small['cpu_rate']:.2f}, "
+            records = (r["cpu_rate"] * r["built"]) / (small["cpu_rate"] * small["built"])
+            print(f"{r['name']} / small: {r['nnz'] / small['nnz']:.2f}x nonzeros, CPU rate ratio {r['cpu_rate'] / small['cpu_rate']:.2f} "
+                  f"(records per CPU second: {records:.2f}), "
                   f"wall rate ratio {r['rate'] / small['rate']:.2f}, memory per record ratio {r['per_record'] / small['per_record']:.2f}")  # fmt: skip
         if args.faiss_windows:
             f = bench_faiss(small["reader"], args.latents, args.faiss_windows, root)
