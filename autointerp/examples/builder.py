@@ -170,8 +170,10 @@ class RecordBuilder:
         )
         record = LatentRecord(latent=latent, n_activating=len(windows))
         self._statistics(record, acts)
-        record.train = self._activating(acts, windows, train_idx, quantiles, "train", record.max_activation)
-        record.test = self._activating(acts, windows, test_idx, quantiles, "test", record.max_activation)
+        both = self._activating(acts, windows, np.concatenate([train_idx, test_idx]), quantiles, record.max_activation)
+        record.train, record.test = both[: len(train_idx)], both[len(train_idx) :]
+        for example in record.test:
+            example.role = "test"
         self._negatives(record, acts, windows.take(train_idx), rng)
         self.n_built += 1
         return record
@@ -189,9 +191,9 @@ class RecordBuilder:
         record.max_activation = float(values.max())
 
     def _activating(
-        self, acts: LatentActivations, windows: Windows, idx: np.ndarray, quantiles: np.ndarray, role: str, top: float
+        self, acts: LatentActivations, windows: Windows, idx: np.ndarray, quantiles: np.ndarray, top: float
     ) -> list[ActivatingExample]:
-        """Examples for the windows at `idx` (ascending, so strongest first)."""
+        """Examples (role `train`) for the windows at `idx`, in that order."""
         chosen = windows.take(idx)
         values = window_activations(acts.token_index, acts.activations, chosen.rows, chosen.starts, self.ctx_len, self.width)
         tokens = window_tokens(self.tokens, chosen.rows, chosen.starts, self.width)
@@ -201,7 +203,7 @@ class RecordBuilder:
         strings = self.decode_tokens(tokens) or [None] * len(idx)
         columns = zip(chosen.rows.tolist(), chosen.starts.tolist(), tokens, values, strings, normalized, quantiles[idx].tolist())
         return [
-            ActivatingExample(row=r, start=s, tokens=t, activations=a, role=role, str_tokens=st, normalized=z, quantile=q)
+            ActivatingExample(row=r, start=s, tokens=t, activations=a, role="train", str_tokens=st, normalized=z, quantile=q)
             for r, s, t, a, st, z, q in columns
         ]
 
@@ -233,6 +235,8 @@ class RecordBuilder:
         over the whole window and overlap no earlier kept candidate."""
         lo, hi = window_spans(acts.token_index, cand.rows, cand.starts, self.ctx_len, self.width)
         silent = np.flatnonzero(hi == lo)
+        if self.source.disjoint:  # candidates never overlap one another
+            return silent[:limit]
         key = cand.rows[silent] * (2 * self.ctx_len) + cand.starts[silent]
         by_place = np.argsort(key, kind="stable")
         # preference order is the rank: the strongest-first greedy keeps exactly what a loop would

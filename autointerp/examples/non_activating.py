@@ -54,6 +54,8 @@ class NonActivatingSource(ABC):
     """Proposes windows in which a latent might be silent, in order of preference."""
 
     name: str = "source"
+    disjoint: bool = False
+    """True when the source's candidates never overlap one another (the builder then skips that check)."""
 
     def prepare(self, builder: RecordBuilder) -> None:
         """Build per-run state once (called lazily before the first `propose`)."""
@@ -67,6 +69,7 @@ class RandomSource(NonActivatingSource):
     """Aligned windows drawn uniformly without replacement from the whole cache."""
 
     name = "random"
+    disjoint = True  # distinct aligned windows
 
     def propose(self, builder: RecordBuilder, query: Query, n: int, rng: np.random.Generator) -> Candidates:
         """`n` silent aligned windows (fewer only when the cache has fewer)."""

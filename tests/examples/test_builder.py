@@ -61,6 +61,7 @@ def _check_record(record, config, dense, tokens):
     neg_spans = [(e.row, e.start) for e in negatives]
     for i, (r1, s1) in enumerate(neg_spans):  # explainer and scorer negatives never share a token
         assert all(r1 != r2 or abs(s1 - s2) >= width for r2, s2 in neg_spans[i + 1 :])
+    assert {e.role for e in record.train} <= {"train"} and {e.role for e in record.test} <= {"test"}
     assert {e.role for e in record.explainer_negatives} <= {"explainer_negative"}
     assert {e.role for e in record.negatives} <= {"negative"}
     assert len(negatives) + record.negative_shortfall == config.n_non_activating + config.n_explainer_negatives
