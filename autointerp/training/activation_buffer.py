@@ -9,7 +9,8 @@ are spread over many steps.
 memory-mapped `.npy` files, keyed by the DataModule's global row index. The first epoch runs the
 subject model and fills it; later epochs (and later runs with the same settings) read it instead,
 which is what makes several epochs affordable on a CPU. Layout of `<activation_cache_dir>/`:
-    meta.json       model, hookpoint, ctx_len, d_in, n_rows, transcoder: must match the run
+    meta.json       model, hookpoint, model_dtype, tokens_sha256 (the rows' token ids), n_rows,
+                    ctx_len, d_in, paired: must match the run, so other text never reuses it
     inputs.npy      float16 [n_rows, ctx_len, d_in]   encoder inputs
     targets.npy     float16 [n_rows, ctx_len, d_in]   reconstruction targets (transcoder only)
     filled.npy      bool [n_rows]                     rows already written (rewritten atomically)
@@ -91,6 +92,16 @@ class ShuffleBuffer:
         self._shuffle()
         while self._count > 0:
             yield self._take(min(self.batch_size, self._count))
+
+
+def tokens_fingerprint(dataset) -> str:
+    """sha256 of every row's token ids, in row order: ties cached activations to their text."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for index in range(len(dataset)):
+        digest.update(torch.as_tensor(dataset[index]["input_ids"], dtype=torch.int64).numpy().tobytes())
+    return digest.hexdigest()
 
 
 class ActivationCache:

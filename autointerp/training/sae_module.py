@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from autointerp.training.activation_buffer import ActivationCache, ShuffleBuffer
+from autointerp.training.activation_buffer import ActivationCache, ShuffleBuffer, tokens_fingerprint
 from autointerp.training.export import SAVE_DTYPES, save_sparsify
 from autointerp.training.topk_sae import TopKSae
 
@@ -145,10 +145,10 @@ class SaeTrainingModule(L.LightningModule):
             dataset = getattr(loader, "dataset", None)
             if dataset is None:
                 raise ValueError("activation_cache_dir: needs a train dataloader with a sized dataset")
-            first = dataset[0]["input_ids"]
             hp = self.hparams
-            meta = {"model": hp.model, "hookpoint": hp.hookpoint, "model_dtype": hp.model_dtype}
-            self._cache = ActivationCache(hp.activation_cache_dir, meta, len(dataset), len(first),
+            meta = {"model": hp.model, "hookpoint": hp.hookpoint, "model_dtype": hp.model_dtype,
+                    "tokens_sha256": tokens_fingerprint(dataset)}
+            self._cache = ActivationCache(hp.activation_cache_dir, meta, len(dataset), len(dataset[0]["input_ids"]),
                                           self.sae.d_in, paired=hp.transcoder)
 
     # -- training ------------------------------------------------------------------------------

@@ -123,3 +123,12 @@ def test_max_norm_ratio_keeps_attention_sinks_out_of_training(tiny_llama_dir):
     pushed = torch.cat(module.buffer._inputs)
     assert len(pushed) == 30
     torch.testing.assert_close(pushed, acts[:, 1:].reshape(-1, 32))
+
+
+def test_activation_cache_refuses_other_text(tiny_llama_dir, row_loader, tmp_path):
+    cache_dir = str(tmp_path / "acts")
+    kwargs = dict(model=tiny_llama_dir, hookpoint="layers.1", k=4, num_latents=64, buffer_size=256,
+                  sae_batch_size=64, save_dir=str(tmp_path / "sae"), activation_cache_dir=cache_dir)
+    trainer(1, FvuHistory(), tmp_path).fit(SaeTrainingModule(**kwargs), train_dataloaders=row_loader(n_rows=8, seed=0))
+    with pytest.raises(ValueError, match="activation_cache_dir"):  # same shape, different tokens
+        trainer(1, FvuHistory(), tmp_path).fit(SaeTrainingModule(**kwargs), train_dataloaders=row_loader(n_rows=8, seed=1))
