@@ -139,12 +139,35 @@ def predict_times(sae: str, batches: list[torch.Tensor], out: Path) -> tuple[flo
     return timer.end[0] - timer.start[0], timer.end[1] - timer.start[1]
 
 
+def _vm_hwm_mib() -> float:
+    """This process's peak RSS since the last reset (Linux VmHWM), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def child(n_tokens: int, sae: str, out: str, batch: int, ctx: int) -> None:
-    """One complete predict run at n_tokens; prints its peak RSS (MiB) and the cache size as JSON."""
+    """One complete predict run at n_tokens; prints its peak RSS (MiB), whole run and predict loop only, as JSON.
+
+    The whole-run peak is usually set while the GGUF is dequantized at load time; the predict-loop
+    peak (VmHWM reset when the loop starts) is what could grow with n_tokens.
+    """
+    from lightning.pytorch import Callback
+
+    class LoopPeak(Callback):
+        def on_predict_start(self, trainer, pl_module):
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+
+        def on_predict_end(self, trainer, pl_module):
+            self.peak = _vm_hwm_mib()
+
     start = time.perf_counter()
-    manifest = predict(sae, Path(out), datamodule(n_tokens, batch, ctx))
+    peak = LoopPeak()
+    manifest = predict(sae, Path(out), datamodule(n_tokens, batch, ctx), peak)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rss_mib": rss_mib, "wall_s": time.perf_counter() - start, "manifest": manifest}))
+    print(json.dumps({"rss_mib": rss_mib, "loop_rss_mib": peak.peak, "wall_s": time.perf_counter() - start,
+                      "manifest": manifest}))
 
 
 def disk_figures(folder: Path, manifest: dict) -> dict:
@@ -217,13 +240,13 @@ def rss_and_disk(args, sae: str, tmp: Path) -> None:
         cmd = [sys.executable, __file__, "--child", str(n), "--sae", sae, "--out", str(out), "--batch", str(args.batch),
                "--ctx", str(args.ctx)]
         result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-        rss[n] = (result["rss_mib"], result["manifest"], out)
+        rss[n] = ((result["rss_mib"], result["loop_rss_mib"]), result["manifest"], out)
         print(f"   (n_tokens {n:,}: run took {result['wall_s']:.0f} s wall, model load included)", flush=True)
     (small, _, _), (large, manifest, folder) = rss[args.sizes[0]], rss[args.sizes[1]]
-    print(f"\n2. peak RSS of a complete predict run (fresh process each)")
-    for n, (mib, m, _) in rss.items():
-        print(f"   n_tokens {n:>8,}: {mib:8.1f} MiB   ({m['n_tokens']:,} tokens cached)")
-    print(f"   growth: {100 * (large / small - 1):+.1f}%")
+    print("\n2. peak RSS of a complete predict run (fresh process each)   whole run   predict loop only")
+    for n, ((whole, loop), m, _) in rss.items():
+        print(f"   n_tokens {n:>8,} ({m['n_tokens']:,} cached):        {whole:8.1f} MiB   {loop:8.1f} MiB")
+    print(f"   growth: whole run {100 * (large[0] / small[0] - 1):+.1f}%, predict loop {100 * (large[1] / small[1] - 1):+.1f}%")
 
     disk = disk_figures(folder, manifest)
     print(f"\n3. disk ({args.sizes[1]:,} tokens, {disk['nnz']:,} nonzeros, {disk['total_mib']:.1f} MiB)")
