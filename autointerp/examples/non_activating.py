@@ -156,6 +156,7 @@ class FaissSource(NonActivatingSource):
     """
 
     name = "FAISS"
+    disjoint = True  # distinct aligned windows
 
     def __init__(self) -> None:
         self.index = None
