@@ -4,6 +4,7 @@ finished latents, and its results equal an uninterrupted run's. Real LLM: llama_
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -82,6 +83,17 @@ def kill_once_some_latents_are_done(command: list[str], run_dir: Path, at_least:
     proc.stderr.close()
 
 
+def calls_per_latent(run_dir: Path) -> dict[str, int]:
+    """LLM requests each latent of a finished run needed: its explanation, plus (when it has one)
+    one detection prompt per 4 examples. A 135M explainer may fail a latent: that one asked once."""
+    out = {}
+    for path in (run_dir / "explanations" / HP).glob("*.json"):
+        score = run_dir / "scores" / "detection" / HP / path.name
+        prompts = math.ceil(len(json.loads(score.read_text())["samples"]) / 4) if score.is_file() else 0
+        out[path.name] = 1 + prompts
+    return out
+
+
 def test_killed_run_resumes_without_redoing_finished_latents(server, tmp_path):
     from autointerp.interpret_cli import interpret_main
 
@@ -91,8 +103,9 @@ def test_killed_run_resumes_without_redoing_finished_latents(server, tmp_path):
 
     assert interpret_main(interpret_command(config, results, "whole")[4:]) == 0
     whole = json.loads((results / "whole" / "summary.json").read_text())
-    per_latent_calls = whole["usage_total"]["calls"] / N_LATENTS
-    assert whole["counts"]["explained"] == N_LATENTS and per_latent_calls == int(per_latent_calls)
+    needed = calls_per_latent(results / "whole")
+    assert len(needed) == N_LATENTS and whole["usage_total"]["calls"] == sum(needed.values())
+    assert whole["counts"]["explained"] >= 1
 
     kill_once_some_latents_are_done(interpret_command(config, results, "killed"), results / "killed")
     done_before = finished(results / "killed")
@@ -105,7 +118,7 @@ def test_killed_run_resumes_without_redoing_finished_latents(server, tmp_path):
     # Finished latents were neither rewritten nor asked again (not even from the response cache).
     assert {k: v for k, v in finished(results / "killed").items() if k in done_before} == done_before
     total = resumed["usage_total"]
-    assert total["calls"] + total["cached_calls"] == per_latent_calls * (N_LATENTS - len(done_before))
+    assert total["calls"] + total["cached_calls"] == sum(n for name, n in needed.items() if name not in done_before)
     # And the results are those of the uninterrupted run.
     assert result_files(results / "killed") == result_files(results / "whole")
     assert resumed["per_hookpoint"] == whole["per_hookpoint"]
