@@ -58,6 +58,10 @@ class QuantileSampler(Sampler):
         first = run_starts(bins)
         sizes = np.diff(np.append(first, len(pool)))
         quota = _fill_quotas(sizes, n)
+        if len(pool) >= 16 * n and np.all(4 * quota <= sizes):  # few draws: cost independent of the pool
+            chosen = _draw_distinct(first, sizes, quota, rng)
+            if chosen is not None:
+                return np.sort(pool[chosen])
         # bins are runs of the pool: sort by bin plus a random key in [0, 1) and keep, in every
         # bin, the `quota` windows with the smallest keys
         order = np.argsort(bins - bins[0] + rng.random(len(pool)))
@@ -101,6 +105,24 @@ def split_train_test(
     pool = everything[free]
     train = train_sampler.sample(pool, quantiles, n_train, rng)
     return train, test
+
+
+def _draw_distinct(first: np.ndarray, sizes: np.ndarray, quota: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """Positions: `quota[b]` distinct ones uniformly from run b (`first[b]` onwards, `sizes[b]` long).
+
+    Draws 3x the quota with repeats and keeps, per run, the first `quota` distinct draws: the same
+    law as drawing without replacement. None in the rare case a run got too few distinct draws.
+    """
+    run = np.repeat(np.arange(len(sizes)), 3 * quota)
+    pos = first[run] + (rng.random(len(run)) * sizes[run]).astype(np.int64)
+    _, seen = np.unique(pos, return_index=True)
+    seen.sort()  # first occurrences, in draw order (runs stay grouped)
+    pos, run = pos[seen], run[seen]
+    rank = np.arange(len(run)) - np.searchsorted(run, run)  # draw order inside the run
+    got = np.bincount(run, minlength=len(sizes))
+    if np.any(got < quota):
+        return None
+    return pos[rank < quota[run]]
 
 
 def _fill_quotas(sizes: np.ndarray, n: int) -> np.ndarray:
