@@ -45,6 +45,7 @@ class FakeBuilder:
     def __init__(self, hookpoint: str = "layers.1", d_sae: int = 8, skip: tuple[int, ...] = ()):
         self.hookpoint, self.d_sae, self.skip = hookpoint, d_sae, set(skip)
         self.built: list[Latent] = []
+        self.skip_reasons: dict[Latent, str] = {}
 
     def select_latents(self, hookpoints=None, max_latents=None, latents=None) -> list[Latent]:
         if latents:
@@ -54,6 +55,7 @@ class FakeBuilder:
     def build(self, latent: Latent) -> LatentRecord | None:
         self.built.append(latent)
         if latent.index in self.skip:
+            self.skip_reasons[latent] = "1 activating windows < min_examples=2"
             return None
         act = np.array([0.0, 2.0, 1.0], np.float32)
         pos = ActivatingExample(row=latent.index, start=0, tokens=np.array([1, 2, 3]), activations=act, role="test")

@@ -133,6 +133,7 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
         paths, meta=meta, scorers=list(config.scorers), latents=kept, skipped=skipped,
         usage=_usage(parts.accounting), timing=timing, cache=cache_statistics(reader), seed=config.seed,
     )
+    summary["skip_reasons"] = {hp: {str(i): r for i, r in sorted(v.items())} for hp, v in state.skip_reasons.items()}
     summary["usage_total"] = _usage_total(parts.accounting)
     summary["invocation"] = {
         "attempted": state.attempted, "resumed": state.resumed, "not_started": state.not_started,

@@ -36,6 +36,7 @@ class StageState:
     """What happened to the latents of one invocation."""
 
     skipped: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    skip_reasons: dict[str, dict[int, str]] = field(default_factory=lambda: defaultdict(dict))
     failed: list[Latent] = field(default_factory=list)
     attempted: int = 0
     resumed: int = 0
@@ -134,6 +135,9 @@ class InterpretStage:
             return None
         if record is None:
             self.state.skipped[latent.hookpoint].append(latent.index)
+            reason = getattr(self.builder, "skip_reasons", {}).get(latent)
+            if reason:
+                self.state.skip_reasons[latent.hookpoint][latent.index] = reason
         return record
 
     def _scorers_to_run(self, latent: Latent, rescore_all: bool) -> list[str]:

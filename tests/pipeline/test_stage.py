@@ -72,6 +72,7 @@ def test_the_run_fails_past_the_failure_fraction_after_writing_the_summary(run_d
 def test_skipped_latents_are_counted_with_their_indices(run_dir):
     summary = interpret(run_dir, config(), parts=parts(builder=FakeBuilder(skip=(0, 5))))
     assert summary["skipped"] == {HP: [0, 5]} and summary["counts"]["skipped"] == 2
+    assert summary["skip_reasons"][HP]["5"] == "1 activating windows < min_examples=2"
     assert summary["counts"]["explained"] == 6
 
 
