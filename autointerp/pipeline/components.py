@@ -31,7 +31,8 @@ def build_explainer(config: InterpretConfig, tokenizer: Any = None) -> Any:
     from autointerp.explainers import explainer_class
 
     cls = explainer_class(resolve_explainer_name(config))
-    return construct(cls, tokenizer=tokenizer, max_examples=config.examples.n_examples_train, structured=config.structured)
+    return construct(cls, tokenizer=tokenizer, max_examples=config.examples.n_examples_train, structured=config.structured,
+                     output=config.explainer_output)
 
 
 def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, Any]:
@@ -98,6 +99,25 @@ def build_record_builder(config: InterpretConfig, reader: Any, tokenizer: Any, r
         _clear_neighbour_caches(run_dir / "examples_cache")
     weights = coder_weights(config, reader)
     return RecordBuilder(reader, config.examples, tokenizer, cache_dir=run_dir / "examples_cache", **weights)
+
+
+def build_output_tokens(config: InterpretConfig, reader: Any, tokenizer: Any) -> Any:
+    """The run's logit lens (`autointerp.pipeline.output_tokens.OutputTokens`), or None when switched off.
+
+    A model or sparse model that cannot be loaded only logs a warning (the tokens decorate records),
+    unless `explainer_output` needs them: then it raises before any LLM call."""
+    if not config.output_tokens:
+        return None
+    from autointerp.pipeline.output_tokens import build_output_tokens as build
+
+    manifest = reader.manifest
+    try:
+        return build(manifest["model"], manifest["sparse_model"], config.hookpoints or reader.hookpoints, tokenizer)
+    except Exception as exc:  # any loading failure: the run goes on without output tokens
+        if config.explainer_output:
+            raise ValueError(f"explainer_output: the logit-lens tokens could not be loaded: {exc}") from exc
+        logger.warning("no output tokens (output_tokens): %s: %s", type(exc).__name__, exc)
+        return None
 
 
 def coder_weights(config: InterpretConfig, reader: Any) -> dict[str, Any]:

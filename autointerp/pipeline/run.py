@@ -31,6 +31,9 @@ class Parts:
     builder: Any = None
     accounting: Any = None
     tokenizer: Any = None
+    output_tokens: Any = None
+    """An `OutputTokens` (logit lens) filling each record's `top_output_tokens`; None builds it when
+    `config.output_tokens` is on."""
     extra_timing: dict[str, float] = field(default_factory=dict)
     """Seconds of earlier stages (predict) to put in the summary."""
     mlflow_run_id: str | None = None
@@ -60,7 +63,7 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
 def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts) -> dict[str, Any]:
     stage = InterpretStage(
         paths.root, config, builder=parts.builder, client=parts.client, explainer=parts.explainer,
-        scorers=parts.scorers, accounting=parts.accounting,
+        scorers=parts.scorers, accounting=parts.accounting, output_tokens=parts.output_tokens,
     )
     latents = stage.select()
     logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, config.explainer_model)
@@ -110,6 +113,9 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
         parts.explainer = components.build_explainer(config, parts.tokenizer)
     if parts.builder is None:
         parts.builder = components.build_record_builder(config, reader, parts.tokenizer, paths.root)
+    if parts.output_tokens is None:
+        tokenizer = parts.tokenizer or getattr(parts.builder, "tokenizer", None)
+        parts.output_tokens = components.build_output_tokens(config, reader, tokenizer) if tokenizer else None
     if parts.accounting is None:
         parts.accounting = getattr(parts.client, "accounting", None) or components.build_accounting(config)
 

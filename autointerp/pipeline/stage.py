@@ -58,9 +58,11 @@ class InterpretStage:
         explainer: Explainer,
         scorers: dict[str, Scorer],
         accounting: Any = None,
+        output_tokens: Any = None,
     ):
         """builder: an `autointerp.examples.RecordBuilder`; scorers: {name: Scorer}; accounting: an
-        `autointerp.clients.accounting.Accounting` whose `budget_exhausted` stops new latents."""
+        `autointerp.clients.accounting.Accounting` whose `budget_exhausted` stops new latents;
+        output_tokens: an `autointerp.pipeline.output_tokens.OutputTokens` filling `top_output_tokens`."""
         self.paths = RunPaths(run_dir)
         self.config = config
         self.builder = builder
@@ -68,6 +70,7 @@ class InterpretStage:
         self.explainer = explainer
         self.scorers = scorers
         self.accounting = accounting
+        self.output_tokens = output_tokens
         self.state = StageState()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records")  # builder is not thread safe
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="writes")  # JSON writes off the event loop
@@ -126,7 +129,7 @@ class InterpretStage:
         """The latent's record (in the records thread); None when skipped or when building failed (recorded)."""
         loop = asyncio.get_running_loop()
         try:
-            record = await self._timed("records", loop.run_in_executor(self._pool, self.builder.build, latent))
+            record = await self._timed("records", loop.run_in_executor(self._pool, self._build_record, latent))
         except Exception as exc:  # a bad latent must not stop the run
             logger.warning("building the record of %s failed: %s", latent, exc)
             self.state.attempted += 1
@@ -138,6 +141,13 @@ class InterpretStage:
             reason = getattr(self.builder, "skip_reasons", {}).get(latent)
             if reason:
                 self.state.skip_reasons[latent.hookpoint][latent.index] = reason
+        return record
+
+    def _build_record(self, latent: Latent) -> LatentRecord | None:
+        """The builder's record with its logit-lens tokens (records thread)."""
+        record = self.builder.build(latent)
+        if record is not None and self.output_tokens is not None:
+            record.top_output_tokens = self.output_tokens.tokens(latent)
         return record
 
     def _scorers_to_run(self, latent: Latent, rescore_all: bool) -> list[str]:
