@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from autointerp.latents.format import (
+    FLOAT16_MAX,
     FORMAT_VERSION,
     MANIFEST,
     atomic_write_bytes,
@@ -97,7 +98,7 @@ class ShardSink:
         self._rows.append(rows)
         self._spill.write(np.ascontiguousarray(tokens).tobytes())
         for hp, nz in latents.items():
-            self._buffer[hp].append(tuple(np.asarray(a) for a in nz))
+            self._buffer[hp].append(_compact(nz))
         self._buffered_tokens += tokens.size
         if self._buffered_tokens >= self.flush_tokens:
             self.flush()
@@ -133,7 +134,7 @@ class ShardSink:
             return
         index = len(next(iter(self._shards.values()))) if self._shards else 0
         for hp, parts in self._buffer.items():
-            arrays = build_shard_arrays(*_concat(parts), d_sae=self.d_sae[hp], activation_dtype=self.activation_dtype)
+            arrays = shard_from_parts(parts, self.d_sae[hp], self.activation_dtype)
             relative = f"{hp}/{shard_name(self.rank, index)}"
             save_arrays(self.dir / relative, arrays)
             self._note_shard(hp, relative, arrays)
@@ -194,6 +195,59 @@ def _keep_rows(nz: Nonzeros, kept_rows: np.ndarray, ctx_len: int) -> Nonzeros:
     token_index, latent, value = (np.asarray(a) for a in nz)
     mask = np.isin(token_index // ctx_len, kept_rows)
     return token_index[mask], latent[mask], value[mask]
+
+
+def _compact(nz: Nonzeros) -> Nonzeros:
+    """Buffer form of one batch's nonzeros: 12 bytes each (int32 token index unless it needs int64, int32 latent, float32 value)."""
+    token_index, latent, value = (np.asarray(a) for a in nz)
+    if len(token_index) and token_index.max() < 2**31:
+        token_index = token_index.astype(np.int32, copy=False)
+    return token_index, latent.astype(np.int32, copy=False), value.astype(np.float32, copy=False)
+
+
+def _ascending(parts: list[Nonzeros]) -> bool:
+    """True when the token indices, read in arrival order, never decrease (rows arrive in order)."""
+    last = -1
+    for token_index, _, _ in parts:
+        if len(token_index):
+            if token_index[0] < last or np.any(np.diff(token_index) < 0):
+                return False
+            last = token_index[-1]
+    return True
+
+
+def shard_from_parts(parts: list[Nonzeros], d_sae: int, activation_dtype: str = "float16") -> dict[str, np.ndarray]:
+    """The same arrays as `build_shard_arrays(concatenated parts)`, placed part by part into the final dtypes.
+
+    When rows arrive in order, a stable placement by latent keeps token indices ascending within each
+    latent, so no concatenated copy and no global sort are needed: peak memory is the buffer plus
+    6 bytes per nonzero. Otherwise it falls back to `build_shard_arrays`.
+    """
+    for _, latent, _ in parts:
+        if len(latent) and (latent.min() < 0 or latent.max() >= d_sae):
+            raise ValueError(f"latent indices must lie in [0, {d_sae})")
+    if not _ascending(parts):
+        return build_shard_arrays(*_concat(parts), d_sae=d_sae, activation_dtype=activation_dtype)
+    counts = np.zeros(d_sae, dtype=np.int64)
+    for _, latent, _ in parts:
+        counts += np.bincount(latent, minlength=d_sae)
+    offsets = np.zeros(d_sae + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    wide = any(p[0].dtype == np.int64 for p in parts)
+    overflow = any(len(p[2]) and np.abs(p[2]).max() > FLOAT16_MAX for p in parts)
+    token_index = np.empty(offsets[-1], dtype=np.int64 if wide else np.int32)
+    activations = np.empty(offsets[-1], dtype=np.float32 if activation_dtype == "float32" or overflow else np.float16)
+    cursor = offsets[:-1].copy()  # next free slot of each latent
+    for part_index, latent, value in parts:
+        order = np.argsort(latent, kind="stable")
+        part_counts = np.bincount(latent, minlength=d_sae)
+        part_start = np.concatenate([[0], np.cumsum(part_counts)[:-1]])
+        sorted_latent = latent[order]
+        dest = cursor[sorted_latent] + (np.arange(len(order)) - part_start[sorted_latent])
+        token_index[dest] = part_index[order]
+        activations[dest] = value[order]
+        cursor += part_counts
+    return {"latent_offsets": offsets, "token_index": token_index, "activations": activations}
 
 
 def _concat(parts: list[Nonzeros]) -> Nonzeros:

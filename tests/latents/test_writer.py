@@ -165,3 +165,25 @@ def test_bad_settings_are_named(tmp_path):
         sink.add(np.array([0]), np.zeros((1, CTX)), {"b": (np.zeros(0), np.zeros(0), np.zeros(0))})
     with pytest.raises(ValueError, match="row indices"):
         sink.add(np.array([-1]), np.zeros((1, CTX)), {"a": (np.zeros(0), np.zeros(0), np.zeros(0))})
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_shard_from_parts_equals_build_shard_arrays(descending):
+    from autointerp.latents.writer import _compact, shard_from_parts
+
+    rng = np.random.default_rng(7)
+    parts = []
+    for b in range(5):
+        rows = np.arange(4 * b, 4 * b + 4)[::-1] if descending else np.arange(4 * b, 4 * b + 4)
+        _, latents = random_batch(rng, rows)
+        nz = latents["layers.1"]
+        if descending:  # rows and tokens arrive out of order: the fallback path
+            nz = tuple(a[::-1] for a in nz)
+        parts.append(_compact(nz))
+    got = shard_from_parts(parts, D_SAE)
+    want = build_shard_arrays(*[np.concatenate([p[i] for p in parts]) for i in range(3)], d_sae=D_SAE)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
+        assert got[key].dtype == want[key].dtype
+    with pytest.raises(ValueError, match="latent indices"):
+        shard_from_parts([(np.array([0]), np.array([D_SAE]), np.array([1.0]))], D_SAE)
