@@ -94,7 +94,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("verbose", None, True, "Progress bars and INFO logging.", switch=True),
     Flag("filter_bos", "model.init_args.filter_bos", False, "Drop activations at beginning-of-sequence tokens.", switch=True),
     Flag("log_probs", "interpret.log_probs", False, "Ask for token logprobs: P(yes) per example, AUROC.", switch=True),
-    Flag("load_in_8bit", None, False, "Load the subject model in 8 bits (needs CUDA).", switch=True),
+    Flag("load_in_8bit", "model.init_args.load_in_8bit", False, "Load the subject model in 8 bits (needs CUDA).", switch=True),
     Flag("hf_token", None, None, "Hugging Face token; passed through the environment, never written."),
     Flag("overwrite", "interpret.overwrite", [], "Stages to redo: cache, neighbours, explanations, scores.", nargs="*"),
     Flag("name", "name", "default", "Run name: results go to results/NAME."),

@@ -55,6 +55,7 @@ class LatentCacheModule(LightningModule):
         dtype: str | None = None,
         activation_dtype: str = "float16",
         filter_bos: bool = False,
+        load_in_8bit: bool = False,
     ) -> None:
         """
         Args:
@@ -65,6 +66,8 @@ class LatentCacheModule(LightningModule):
             dtype: Torch dtype of the subject model and coders; default float32 on CPU, bfloat16 on GPU.
             activation_dtype: Dtype of cached activations: float16 (float32 where a value overflows) or float32.
             filter_bos: Drop latent activations at BOS tokens (they are not counted as activations).
+            load_in_8bit: Load the subject model's linear layers in 8 bits (bitsandbytes LLM.int8; CUDA
+                only, checked here before anything loads); the coders keep `dtype`.
         """
         super().__init__()
         if not hookpoints:
@@ -75,6 +78,10 @@ class LatentCacheModule(LightningModule):
             raise ValueError(f"activation_dtype must be one of {ACTIVATION_DTYPES}, got {activation_dtype!r}")
         if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
             raise ValueError(f"dtype: {dtype!r} is not a torch dtype name (e.g. float32, bfloat16)")
+        if load_in_8bit:
+            from autointerp.models.subject import check_load_in_8bit
+
+            check_load_in_8bit()
         self.save_hyperparameters()
         self.model_name = model
         self.sparse_model = sparse_model
@@ -82,6 +89,7 @@ class LatentCacheModule(LightningModule):
         self.dtype_name = dtype
         self.activation_dtype = activation_dtype
         self.filter_bos = filter_bos
+        self.load_in_8bit = load_in_8bit
         self.subject: nn.Module | None = None
         self.coders = nn.ModuleDict()
         self.bos_token_id: int | None = None
@@ -104,7 +112,8 @@ class LatentCacheModule(LightningModule):
 
         device = torch.device(device)
         dtype = getattr(torch, self._default_dtype(device))
-        subject, tokenizer = load_subject(self.model_name, dtype=dtype, device=str(device))
+        subject, tokenizer = load_subject(self.model_name, dtype=dtype, device=str(device),
+                                          load_in_8bit=self.load_in_8bit)
         subject.requires_grad_(False)
         resolve_hookpoints(subject, self.hookpoints)  # an unknown name fails here, listing the valid ones
         coders = load_sparse_coders(

@@ -71,14 +71,21 @@ def _save_model(model, folder: Path) -> None:
     save_model(model, str(folder / "model.safetensors"), metadata={"format": "pt"})
 
 
-def load_gguf_model(gguf: Path, dtype):
-    """The GGUF's causal LM, dequantized once to float32, then cast to `dtype`."""
+def load_gguf_model(gguf: Path, dtype, **load_kwargs):
+    """The GGUF's causal LM, dequantized once to float32, then cast to `dtype`.
+
+    `load_kwargs` (e.g. a `quantization_config`) go to `from_pretrained` of the cached float32 weights."""
     import torch
     from transformers import AutoModelForCausalLM
 
     cached = cache_dir_for(gguf, "models")
     if (cached / "model.safetensors").is_file():
-        return AutoModelForCausalLM.from_pretrained(str(cached), dtype=dtype)
+        return AutoModelForCausalLM.from_pretrained(str(cached), dtype=dtype, **load_kwargs)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     _store(cached, lambda tmp: _save_model(model, tmp))
+    if load_kwargs:  # quantizing loads go through the cached float32 weights
+        del model
+        if not (cached / "model.safetensors").is_file():
+            raise ValueError(f"model: could not cache the float32 weights of {gguf} under {cached} to quantize them")
+        return AutoModelForCausalLM.from_pretrained(str(cached), dtype=dtype, **load_kwargs)
     return model.to(dtype)

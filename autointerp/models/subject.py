@@ -72,10 +72,32 @@ def load_tokenizer(model: str):
     return tokenizer
 
 
-def load_subject(model: str, *, dtype=None, device: str = "cpu"):
+def check_load_in_8bit() -> None:
+    """Raise ValueError naming `load_in_8bit` when this machine cannot load a model in 8 bits (no
+    CUDA, or no bitsandbytes); cheap, so callers run it before any loading."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError("load_in_8bit needs a CUDA device: bitsandbytes 8-bit loading does not run on a CPU")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError("load_in_8bit needs the bitsandbytes package (pip install 'autointerp[int8]')")
+
+
+def quantization_kwargs(load_in_8bit: bool, device: str) -> dict[str, Any]:
+    """`from_pretrained` arguments of an 8-bit load (bitsandbytes LLM.int8, placed on `device`); {} otherwise."""
+    if not load_in_8bit:
+        return {}
+    from transformers import BitsAndBytesConfig
+
+    return {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "device_map": {"": device}}
+
+
+def load_subject(model: str, *, dtype=None, device: str = "cpu", load_in_8bit: bool = False):
     """Load `(model, tokenizer)` in eval mode; `dtype` is a torch dtype or its name (None: float32).
 
-    A GGUF is dequantized once and its float32 weights kept under `user_cache_dir()/models`."""
+    A GGUF is dequantized once and its float32 weights kept under `user_cache_dir()/models`.
+    `load_in_8bit` quantizes the linear layers with bitsandbytes (CUDA only; `dtype` is then the
+    dtype of the rest)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -84,11 +106,16 @@ def load_subject(model: str, *, dtype=None, device: str = "cpu"):
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
             raise ValueError(f"dtype: {dtype!r} is not a torch dtype name")
         dtype = getattr(torch, dtype)
+    if load_in_8bit:
+        check_load_in_8bit()
+    quantized = quantization_kwargs(load_in_8bit, device)
     start = time.perf_counter()
     if "gguf_file" in kwargs:
-        subject = load_gguf_model(Path(source) / kwargs["gguf_file"], dtype or torch.float32)
+        subject = load_gguf_model(Path(source) / kwargs["gguf_file"], dtype or torch.float32, **quantized)
     else:
-        subject = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32, **kwargs)
-    subject.to(device).eval()
+        subject = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32, **kwargs, **quantized)
+    if not load_in_8bit:  # an 8-bit model is placed by device_map and cannot be moved
+        subject.to(device)
+    subject.eval()
     logger.info("loaded %s in %.2f s", model, time.perf_counter() - start)
     return subject, load_tokenizer(model)
