@@ -217,7 +217,8 @@ class RecordBuilder:
             self._prepared = True
         shown = record.train or record.test  # what the query stands for (test only when no train)
         rows = np.array([e.row for e in shown], dtype=np.int64)
-        peaks = np.array([e.start + int(np.argmax(e.activations)) for e in shown], dtype=np.int64)
+        starts = np.array([e.start for e in shown], dtype=np.int64)
+        peaks = starts + (np.stack([e.activations for e in shown]).argmax(axis=1) if shown else 0)
         query = Query(record.latent, acts, train, rows, peaks)
         candidates = self.source.propose(self, query, total, rng)
         chosen = self._silent_non_overlapping(acts, candidates, total)

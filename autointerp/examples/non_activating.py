@@ -75,14 +75,13 @@ class RandomSource(NonActivatingSource):
         """`n` silent aligned windows (fewer only when the cache has fewer)."""
         per_row = builder.ctx_len // builder.width
         n_grid = builder.n_rows * per_row
-        rows, pos = np.divmod(query.acts.token_index, builder.ctx_len)
-        slots = pos // builder.width
-        active = sorted_unique((rows * per_row + slots)[slots < per_row])  # grid windows where it fires
+        active = _grid_windows(query.acts.token_index, builder.ctx_len, builder.width)  # ascending, repeats
         ids = np.zeros(0, np.int64)
         if len(active) * 2 < n_grid:  # mostly silent: draw, drop the active ones
             draw = _distinct(rng.integers(0, n_grid, size=min(n_grid, 3 * n + 16)))
             ids = draw[~contains_sorted(active, draw)][:n]
         if len(ids) < n:  # dense latent (or unlucky draw): sample the silent windows exactly
+            active = sorted_unique(active)
             silent = np.setdiff1d(np.arange(n_grid), active, assume_unique=True)
             ids = rng.choice(silent, size=min(n, len(silent)), replace=False)
         rows, slots = np.divmod(ids.astype(np.int64), per_row)
@@ -177,6 +176,16 @@ class FaissSource(NonActivatingSource):
         positions, sims = index.search(vector, n, excluded)
         rows, starts = index.windows_at(positions)
         return Candidates(rows, starts, sims)
+
+
+def _grid_windows(token_index: np.ndarray, ctx_len: int, width: int) -> np.ndarray:
+    """int64 [m'] aligned grid window (row * per_row + slot) of each nonzero in a full slot, ascending."""
+    if ctx_len % width == 0:  # no short remainder: the window id is one division away
+        return token_index // width
+    per_row = ctx_len // width
+    rows, pos = np.divmod(token_index, ctx_len)
+    slots = pos // width
+    return (rows * per_row + slots)[slots < per_row]
 
 
 def _distinct(draw: np.ndarray) -> np.ndarray:

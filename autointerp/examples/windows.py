@@ -48,9 +48,8 @@ def find_windows(
         empty = np.zeros(0, np.int64)
         return Windows(empty, empty, np.zeros(0, np.float32))
     if center:
-        rows, starts, peaks = _centered(token_index, activations, ctx_len, width, left)
-    else:
-        rows, starts, peaks = _aligned(token_index, activations, ctx_len, width)
+        return _centered(token_index, activations, ctx_len, width, left)
+    rows, starts, peaks = _aligned(token_index, activations, ctx_len, width)
     # windows come in location order, so a stable sort puts the strongest first, ties by location
     order = strongest_first(peaks)
     return Windows(rows[order], starts[order], peaks[order].astype(np.float32))
@@ -75,8 +74,11 @@ def _centered(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int, left: i
         is_peak[crowded] = range_min(rank, lo, hi) == rank[crowded]
     cand = np.flatnonzero(is_peak)  # proposals that peak in their window
     accepted = greedy_non_overlapping(rows[cand] * (2 * ctx_len) + starts[cand], rank[cand], width)
-    keep = cand[accepted]
-    return rows[keep], starts[keep], act[keep]
+    is_peak[cand[~accepted]] = False
+    # accepted windows never overlap, so their location order is their peak tokens' order: the
+    # tokens' strongest-first order, filtered, is the windows' (no second sort)
+    keep = order[is_peak[order]]
+    return Windows(rows[keep], starts[keep], act[keep].astype(np.float32))
 
 
 def greedy_non_overlapping(key: np.ndarray, rank: np.ndarray, width: int) -> np.ndarray:
@@ -87,12 +89,18 @@ def greedy_non_overlapping(key: np.ndarray, rank: np.ndarray, width: int) -> np.
     overlaps is accepted (the sequential greedy would accept it too), and the live windows it
     overlaps die. Rounds are few because peaks in one row lie at least about width/2 apart.
     """
-    gap_ok = np.diff(key) >= width
-    accepted = np.ones(len(key), bool)  # a window that overlaps no other is always accepted
-    accepted[1:] &= gap_ok
-    accepted[:-1] &= gap_ok
-    busy = np.flatnonzero(~accepted)
-    if len(busy):  # overlaps only ever join busy windows: settle them among themselves
+    n = len(key)
+    if n == 0:
+        return np.zeros(0, bool)
+    # clusters: maximal runs whose neighbouring keys overlap; the greedy settles each on its own
+    first = np.flatnonzero(np.concatenate(([True], np.diff(key) >= width)))
+    size = np.diff(np.append(first, n))
+    accepted = np.repeat(size == 1, size)  # a window that overlaps no other is always accepted
+    pair = first[size == 2]  # the commonest crowd: the stronger of two overlapping windows wins
+    accepted[pair] = rank[pair] < rank[pair + 1]
+    accepted[pair + 1] = ~accepted[pair]
+    if np.any(size > 2):  # longer clusters: settle their windows among themselves, in rounds
+        busy = np.flatnonzero(np.repeat(size > 2, size))
         accepted[busy] = _greedy_rounds(key[busy], rank[busy], width)
     return accepted
 
