@@ -10,8 +10,6 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from autointerp.examples.windows import run_starts
-
 
 def quantile_bins(n_windows: int, n_quantiles: int) -> np.ndarray:
     """int64 [n_windows] bin of each window of a strongest-first list; equal counts, 0 = strongest."""
@@ -55,8 +53,10 @@ class QuantileSampler(Sampler):
         if n >= len(pool):
             return pool.copy()
         bins = quantiles[pool]
-        first = run_starts(bins)
-        sizes = np.diff(np.append(first, len(pool)))
+        # bins ascend along the pool: each bin's run found by binary search, not a pass over the pool
+        edges = np.searchsorted(bins, np.arange(bins[0], bins[-1] + 2))
+        present = edges[1:] > edges[:-1]
+        first, sizes = edges[:-1][present], np.diff(edges)[present]
         quota = _fill_quotas(sizes, n)
         if len(pool) >= 16 * n and np.all(4 * quota <= sizes):  # few draws: cost independent of the pool
             chosen = _draw_distinct(first, sizes, quota, rng)
@@ -127,6 +127,9 @@ def _draw_distinct(first: np.ndarray, sizes: np.ndarray, quota: np.ndarray, rng:
 
 def _fill_quotas(sizes: np.ndarray, n: int) -> np.ndarray:
     """Spread `n` over bins of the given sizes as evenly as their sizes allow (n <= sizes.sum())."""
+    even = n // len(sizes) + (np.arange(len(sizes)) < n % len(sizes))
+    if np.all(even <= sizes):  # the common case: every bin can give an equal share
+        return even
     quota = np.zeros(len(sizes), np.int64)
     remaining = n
     while remaining > 0:
