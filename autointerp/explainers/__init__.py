@@ -7,23 +7,12 @@ from __future__ import annotations
 
 from autointerp.explainers.base import Explainer, ExplanationError
 from autointerp.explainers.default import ChainOfThoughtExplainer, ContrastiveExplainer, DefaultExplainer
-
-
-def _all_subclasses(cls: type) -> list[type]:
-    """Every subclass of `cls`, depth first."""
-    found = []
-    for sub in cls.__subclasses__():
-        found.append(sub)
-        found.extend(_all_subclasses(sub))
-    return found
+from autointerp.subclasses import subclass_named
 
 
 def explainer_class(name: str) -> type[Explainer]:
     """The Explainer subclass whose `name` is `name` (`default`, `contrastive`, `chain-of-thought`)."""
-    classes = {c.name: c for c in _all_subclasses(Explainer)}
-    if name not in classes:
-        raise ValueError(f"explainer: unknown name {name!r}; choose from {', '.join(sorted(classes))}")
-    return classes[name]
+    return subclass_named(Explainer, name, "explainer")
 
 
 __all__ = [

@@ -15,24 +15,12 @@ from autointerp.scorers.fuzz import FuzzScorer
 from autointerp.scorers.intruder import IntruderScorer
 from autointerp.scorers.simulation import SimulationScorer
 from autointerp.scorers.surprisal import SurprisalScorer
-
-
-def _concrete_subclasses(cls: type) -> list[type]:
-    """Every subclass of `cls` that defines its own `name`, depth first."""
-    found = []
-    for sub in cls.__subclasses__():
-        if "name" in vars(sub):
-            found.append(sub)
-        found.extend(_concrete_subclasses(sub))
-    return found
+from autointerp.subclasses import subclass_named
 
 
 def scorer_class(name: str) -> type[Scorer]:
     """The Scorer subclass whose `name` is `name` (the spec's `--scorers` values)."""
-    classes = {c.name: c for c in _concrete_subclasses(Scorer)}
-    if name not in classes:
-        raise ValueError(f"scorers: unknown name {name!r}; choose from {', '.join(sorted(classes))}")
-    return classes[name]
+    return subclass_named(Scorer, name, "scorers")
 
 
 __all__ = [
