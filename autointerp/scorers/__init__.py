@@ -15,6 +15,7 @@ from autointerp.scorers.fuzz import FuzzScorer
 from autointerp.scorers.intruder import IntruderScorer
 from autointerp.scorers.simulation import SimulationScorer
 from autointerp.scorers.surprisal import SurprisalScorer
+from autointerp.scorers.values import ValueScorer
 from autointerp.subclasses import subclass_named
 
 
@@ -33,5 +34,6 @@ __all__ = [
     "Scorer",
     "SimulationScorer",
     "SurprisalScorer",
+    "ValueScorer",
     "scorer_class",
 ]

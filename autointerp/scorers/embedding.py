@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from autointerp.explainers.formatting import example_tokens
-from autointerp.metrics.classification import auroc
-from autointerp.records import Explanation, LatentRecord, ScoredSample, ScoreResult
-from autointerp.scorers.base import Scorer
+from autointerp.records import Example
+from autointerp.scorers.values import ValueScorer
 
 
 def default_model_path() -> str:
@@ -29,7 +28,7 @@ def default_model_path() -> str:
     return str(Path(spec.origin).parent / "model")
 
 
-class EmbeddingScorer(Scorer):
+class EmbeddingScorer(ValueScorer):
     """Similarity of the explanation to activating versus non-activating excerpts (AUROC)."""
 
     name = "embedding"
@@ -64,21 +63,7 @@ class EmbeddingScorer(Scorer):
                                          normalize_embeddings=True, convert_to_numpy=True)
         return [float(v) for v in vectors[1:] @ vectors[0]]
 
-    async def score(self, record: LatentRecord, explanation: Explanation | None, client: Any = None) -> ScoreResult:
-        """Similarities for every excerpt, and their AUROC; the client is not used."""
-        if explanation is None:
-            raise ValueError("embedding needs an explanation")
-        examples = [(ex, True) for ex in record.test] + [(ex, False) for ex in record.negatives]
-        if not examples:
-            return ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text,
-                               error=f"skipped: latent {record.latent} has no examples for {self.name}")
-        texts = ["".join(example_tokens(ex, self.tokenizer)) for ex, _ in examples]
-        sims = await asyncio.to_thread(self.similarities, explanation.text, texts)
-        result = ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text)
-        for (ex, activating), sim in zip(examples, sims):
-            result.samples.append(ScoredSample(row=int(ex.row), start=int(ex.start), role=ex.role,
-                                               activating=activating, quantile=getattr(ex, "quantile", None),
-                                               value=sim))
-        result.metrics = {"auroc": auroc([s.activating for s in result.samples], [s.value for s in result.samples]),
-                          "auroc_chance": 0.5}
-        return result
+    async def values(self, explanation: str, examples: list[Example]) -> list[float]:
+        """Cosine similarity of each excerpt to the explanation."""
+        texts = ["".join(example_tokens(ex, self.tokenizer)) for ex in examples]
+        return await asyncio.to_thread(self.similarities, explanation, texts)

@@ -14,16 +14,15 @@ import threading
 from typing import Any
 
 from autointerp.explainers.formatting import example_tokens
-from autointerp.metrics.classification import auroc
-from autointerp.records import Explanation, LatentRecord, ScoredSample, ScoreResult
-from autointerp.scorers.base import Scorer
+from autointerp.records import Example
+from autointerp.scorers.values import ValueScorer
 
 BASELINE_PREFIX = "Text:"
 EXPLAINED_PREFIX = "Text about {explanation}:"
 DEFAULT_MODEL = "embedded:SmolLM2-135M-Instruct"
 
 
-class SurprisalScorer(Scorer):
+class SurprisalScorer(ValueScorer):
     """Loss reduction from the explanation on activating versus non-activating excerpts (AUROC)."""
 
     name = "surprisal"
@@ -92,25 +91,12 @@ class SurprisalScorer(Scorer):
                     out.append(float(nll[j, len(prefix_ids) - 1 : len(r) - 1].mean()))
             return out
 
-    async def score(self, record: LatentRecord, explanation: Explanation | None, client: Any = None) -> ScoreResult:
-        """Loss drops for every excerpt, and their AUROC; the client is not used."""
-        if explanation is None:
-            raise ValueError("surprisal needs an explanation")
-        examples = [(ex, True) for ex in record.test] + [(ex, False) for ex in record.negatives]
-        if not examples:
-            return ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text,
-                               error=f"skipped: latent {record.latent} has no examples for {self.name}")
-        texts = [_spaced("".join(example_tokens(ex, self.tokenizer))) for ex, _ in examples]
+    async def values(self, explanation: str, examples: list[Example]) -> list[float]:
+        """How much telling the model the explanation lowers each excerpt's loss."""
+        texts = [_spaced("".join(example_tokens(ex, self.tokenizer))) for ex in examples]
         base = await asyncio.to_thread(self.losses, BASELINE_PREFIX, texts)
-        told = await asyncio.to_thread(self.losses, EXPLAINED_PREFIX.format(explanation=explanation.text), texts)
-        result = ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text)
-        for (ex, activating), b, t in zip(examples, base, told):
-            result.samples.append(ScoredSample(row=int(ex.row), start=int(ex.start), role=ex.role,
-                                               activating=activating, quantile=getattr(ex, "quantile", None),
-                                               value=b - t))
-        truth = [s.activating for s in result.samples]
-        result.metrics = {"auroc": auroc(truth, [s.value for s in result.samples]), "auroc_chance": 0.5}
-        return result
+        told = await asyncio.to_thread(self.losses, EXPLAINED_PREFIX.format(explanation=explanation), texts)
+        return [b - t for b, t in zip(base, told)]
 
 
 def _spaced(text: str) -> str:
