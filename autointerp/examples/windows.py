@@ -99,10 +99,26 @@ def greedy_non_overlapping(key: np.ndarray, rank: np.ndarray, width: int) -> np.
     pair = first[size == 2]  # the commonest crowd: the stronger of two overlapping windows wins
     accepted[pair] = rank[pair] < rank[pair + 1]
     accepted[pair + 1] = ~accepted[pair]
-    if np.any(size > 2):  # longer clusters: settle their windows among themselves, in rounds
-        busy = np.flatnonzero(np.repeat(size > 2, size))
+    _settle_triples(accepted, key, rank, first[size == 3], width)
+    if np.any(size > 3):  # longer clusters: settle their windows among themselves, in rounds
+        busy = np.flatnonzero(np.repeat(size > 3, size))
         accepted[busy] = _greedy_rounds(key[busy], rank[busy], width)
     return accepted
+
+
+def _settle_triples(accepted: np.ndarray, key: np.ndarray, rank: np.ndarray, a: np.ndarray, width: int) -> None:
+    """The greedy on clusters of three windows a, a+1, a+2 (each overlaps its neighbour), in place.
+
+    When the outer two overlap as well, only the strongest survives; otherwise either the middle
+    one wins (it is the strongest) or both outer ones do.
+    """
+    b, c = a + 1, a + 2
+    ra, rb, rc = rank[a], rank[b], rank[c]
+    middle_wins = rb < np.minimum(ra, rc)
+    all_overlap = key[c] - key[a] < width
+    accepted[b] = middle_wins
+    accepted[a] = ~middle_wins & (~all_overlap | (ra < rc))
+    accepted[c] = ~middle_wins & (~all_overlap | (rc < ra))
 
 
 def _greedy_rounds(key: np.ndarray, rank: np.ndarray, width: int) -> np.ndarray:
