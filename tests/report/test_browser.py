@@ -124,3 +124,14 @@ def test_a_missing_browser_is_a_clear_error(tmp_path):
 
     with pytest.raises(ChromiumError, match="could not start chromium at .*nope"):
         Chromium(binary=str(tmp_path / "nope"))
+
+
+def test_output_tokens_are_shown_as_text(browser, small_run):
+    """Each card lists its record's logit-lens tokens verbatim (markup stays text)."""
+    _, path, written = small_run
+    page = _open(browser, path)
+    shown = page.evaluate("[...document.querySelectorAll('#cards .card')].map(c =>"
+                          " [...c.querySelectorAll('.top-tokens span')].map(s => s.textContent))")
+    with_record = [t for t in shown if t]
+    assert with_record and all(t == [" cat", " dog", "<b>"] for t in with_record)
+    assert page.evaluate("document.querySelectorAll('.top-tokens b').length") == 0
