@@ -5,6 +5,8 @@ embedding) and `g` [d] the final norm's gain, because the residual stream passes
 before the unembedding. The norm's division by the row's RMS is one positive scalar per vector, so it
 cannot change which tokens rank first and is left out; a LayerNorm's bias adds the same logits to
 every latent, so it is left out too. Gemma's RMSNorm multiplies by `1 + weight`, which is honoured.
+A transcoder's decoder writes its module's output (an MLP's output is added to the residual stream),
+so the lens applies to it as to an SAE; only a decoder of another width gets None.
 
 Only the few tensors needed are read: from the model's safetensors files (a local folder, or a GGUF's
 cached float32 weights, see `autointerp.models.gguf_cache`), never keeping the whole model. Other

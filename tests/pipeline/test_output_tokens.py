@@ -117,3 +117,17 @@ def test_explainer_output_needs_loadable_tokens(tmp_path):
                   builder=FakeBuilder(), tokenizer=IdTokenizer())
     with pytest.raises(ValueError, match="explainer_output: the logit-lens tokens could not be loaded"):
         interpret(tmp_path / "run", config, parts=parts)
+
+
+def test_gguf_reads_only_the_two_tensors_of_the_cached_weights():
+    """The embedded SmolLM2 (tied embeddings, RMSNorm): same as the loaded model's own modules."""
+    from autointerp.models.subject import load_subject
+
+    model_name = "embedded:SmolLM2-135M-Instruct"
+    unembedding = load_unembedding(model_name)
+    model, _ = load_subject(model_name)
+    expected = model.lm_head.weight.detach() * model.model.norm.weight.detach()[None, :]
+    torch.testing.assert_close(unembedding, expected)
+    direction = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(3))
+    lens = OutputTokens({HP: direction[None]}, unembedding, IdTokenizer(), k=K)
+    assert lens.tokens(Latent(HP, 0)) == hand_tokens(model, direction.numpy())
