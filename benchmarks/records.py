@@ -168,6 +168,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=500, help="rows of the small cache (the large has 4x)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    print("load average at start (1, 5, 15 min): %.1f %.1f %.1f" % os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         sizes = [("small", args.rows, 4096), ("4x rows", 4 * args.rows, 4096), ("4x latents", args.rows, 16384)]
@@ -199,6 +200,7 @@ def main() -> None:
             print(f"  then {f['rate']:.0f} latents/s wall, {f['cpu_rate']:.0f} per CPU second (random negatives with the "
                   f"same tokenizer: {f['plain_cpu_rate']:.0f} per CPU second); search {f['search'] * 1e3:.2f} ms CPU per latent")  # fmt: skip
             print(f"  rerun: index loaded from disk ({f['loaded']}), first record in {f['reload']:.2f} s, nothing embedded")
+    print("load average at end (1, 5, 15 min): %.1f %.1f %.1f" % os.getloadavg())
 
 
 if __name__ == "__main__":
