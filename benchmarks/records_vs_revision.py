@@ -50,7 +50,8 @@ print(json.dumps(out))
 
 def extract(revision: str, into: Path) -> Path:
     """`autointerp/` of the revision, unpacked under `into`."""
-    archive = subprocess.run(["git", "archive", revision, "autointerp"], cwd=REPO, check=True, capture_output=True).stdout
+    command = ["git", "archive", revision, "autointerp"]
+    archive = subprocess.run(command, cwd=REPO, check=True, capture_output=True).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into
