@@ -17,17 +17,8 @@ SCORERS = ["detection", "fuzz"]
 PLANTED = "sk-planted-e2e-7f3a9c"
 
 
-def sparse_model(root: Path) -> str:
-    """The shipped SAE when it is there, else a random TopK SAE on SmolLM2's residual stream (width 576)."""
-    from autointerp.models.sparse_coders.loading import available_hookpoints
-
-    shipped = Path(__file__).resolve().parent.parent / "autointerp" / "assets" / "smollm2-135m-instruct-topk"
-    if shipped.is_dir() and "layers.15" in available_hookpoints(shipped):
-        return str(shipped)
-    from cache_helpers import make_sparsify_sae
-
-    make_sparsify_sae(root / "sae", "layers.15", d_in=576, d_sae=64, k=8)
-    return str(root / "sae")
+SHIPPED_SAE = Path(__file__).resolve().parent.parent / "autointerp" / "assets" / "smollm2-135m-instruct-topk"
+"""The TopK SAE shipped in the package (layers.15 of SmolLM2-135M-Instruct): the quickstart's sparse coder."""
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +28,7 @@ def run(tmp_path_factory):
     config = {
         "name": "e2e",
         "model": {"class_path": "autointerp.models.cache_module.LatentCacheModule",
-                  "init_args": {"model": EMBEDDED_MODEL, "sparse_model": sparse_model(root), "hookpoints": ["layers.15"]}},
+                  "init_args": {"model": EMBEDDED_MODEL, "sparse_model": str(SHIPPED_SAE), "hookpoints": ["layers.15"]}},
         "data": {"dataset_repo": "embedded:gensim", "dataset_split": "train[90%:]", "cache_ctx_len": 64,
                  "n_tokens": 1024, "batch_size": 8},
         "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "enable_model_summary": False},
