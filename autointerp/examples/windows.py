@@ -85,9 +85,12 @@ def greedy_non_overlapping(key: np.ndarray, rank: np.ndarray, width: int) -> np.
     """Accept windows strongest first, dropping any that overlaps an accepted one.
 
     key: int64 [c] ascending, `row * 2 * ctx_len + start`, so two windows overlap exactly when their
-    keys differ by less than `width`. Runs in rounds: a window stronger than every live window it
-    overlaps is accepted (the sequential greedy would accept it too), and the live windows it
-    overlaps die. Rounds are few because peaks in one row lie at least about width/2 apart.
+    keys differ by less than `width`; rank: int64 [c] distinct, 0 = strongest. Windows fall into
+    clusters (maximal runs of overlapping neighbours) that the greedy settles independently:
+    clusters of one, two or three windows in closed form, longer ones in rounds, where a window
+    stronger than every live window it overlaps is accepted (the sequential greedy would accept it
+    too) and the live windows it overlaps die. Rounds are few because peaks in one row lie at least
+    about width/2 apart.
     """
     n = len(key)
     if n == 0:
