@@ -48,6 +48,7 @@ def __getattr__(name: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `autointerp` console script and `python -m autointerp`."""
+    exit_on_sigterm()
     from_sys = argv is None
     argv = list(sys.argv[1:] if from_sys else argv)
     if argv and argv[0] in LIGHTNING_SUBCOMMANDS:
@@ -71,6 +72,21 @@ def main(argv: list[str] | None = None) -> int:
     from autointerp.flat_cli import main as flat_main  # MODEL SPARSE_MODEL [flags], flags in any order
 
     return flat_main(argv)
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit(143) so `with`/`finally` cleanup runs (e.g. the llama.cpp server
+    that `serve_gguf` started is stopped instead of left running as an orphan)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+        signal.signal(signal.SIGTERM, _raise_exit)
+
+
+def _raise_exit(signum: int, frame: Any) -> None:
+    """The SIGTERM handler: exit the way a shell reports a terminated process."""
+    raise SystemExit(128 + signum)
 
 
 def _reporting_failures(fn: Any) -> int:
