@@ -53,21 +53,28 @@ def parse_explanation(text: str, *, require_marker: bool) -> str:
             if answer:
                 return answer
             raise ExplanationError("the reply's Explanation: line is empty")
+    if text.lstrip().startswith("{"):  # a JSON reply cut off (max_tokens) or broken: never an explanation
+        raise ExplanationError(f"the reply is not one whole JSON object: {text[:200]!r}")
     if not require_marker and len(lines) == 1 and len(lines[0]) <= MAX_BARE_REPLY:
         return lines[0].strip("*_\"'` ").strip()
     raise ExplanationError(f"no 'Explanation:' line in the reply: {text[:200]!r}")
 
 
 def _json_explanation(text: str) -> str | None:
-    """The non-empty "explanation" field of a reply that is one JSON object (structured replies)."""
+    """The non-empty "explanation" field of a reply that is one JSON object (structured replies).
+
+    Raw control characters inside the strings are accepted (llama-cpp-python's JSON grammar lets a
+    newline into a string) and whitespace runs become one space: an explanation is one line.
+    """
     try:
-        value = json.loads(text)
+        value = json.loads(text, strict=False)
     except json.JSONDecodeError:
         return None
     answer = value.get("explanation") if isinstance(value, dict) else None
     if not isinstance(answer, str):
         return None
-    match = _MARKER_LINE.match(answer.strip())  # small models repeat the marker inside the field
+    answer = " ".join(answer.split())  # newlines and tabs the grammar let in
+    match = _MARKER_LINE.match(answer)  # small models repeat the marker inside the field
     answer = (match.group(1) if match else answer).strip().strip("*_\"'` ").strip()
     return answer or None
 

@@ -182,3 +182,8 @@ def test_structured_explanations(cls, keys):
     assert parse_explanation('{"explanation": "Explanation: cats"}', require_marker=True) == "cats"
     with pytest.raises(ExplanationError):
         parse_explanation('{"explanation": ""}', require_marker=True)
+    # llama-cpp-python's grammar lets raw newlines into a JSON string: still one whole object
+    assert parse_explanation('{"explanation" : "cats and\n\nA" }', require_marker=False) == "cats and A"
+    for require_marker in (True, False):  # cut off at max_tokens: an error, never an explanation
+        with pytest.raises(ExplanationError, match="not one whole JSON"):
+            parse_explanation('{"explanation": "cats and dogs and', require_marker=require_marker)
