@@ -142,13 +142,19 @@ def failures_html(run: RunData, cards: list[dict[str, Any]]) -> str:
         rows = [[f'<a href="#latent-{esc(hp)}/{i}" data-goto="{esc(hp)}/{i}">{esc(hp)}/{i}</a>', esc(err)]
                 for (hp, i), err in sorted(errors.items())]
         parts.append(_table(["latent", "error"], rows, "failures"))
+    reasons = run.summary.get("skip_reasons") or {}
     for hp, indices in (run.summary.get("skipped") or {}).items():
-        shown = ", ".join(str(i) for i in list(indices or [])[:200])
-        more = f" … and {len(indices) - 200} more" if len(indices or []) > 200 else ""
-        parts.append(f"<p><b>skipped at {esc(hp)}</b> ({len(indices or [])}): {esc(shown)}{esc(more)}</p>")
+        parts.append(_skipped_html(str(hp), list(indices or []), reasons.get(hp) or {}))
     if run.problems:
         parts.append("<p><b>not read</b></p><ul>" + "".join(f"<li>{esc(p)}</li>" for p in run.problems) + "</ul>")
     return "".join(parts) or '<p class="note">no failures, nothing skipped</p>'
+
+
+def _skipped_html(hp: str, indices: list[Any], reasons: dict[str, Any]) -> str:
+    """The skipped latents of one hookpoint, each with its reason (`skip_reasons`: {hp: {"index": reason}})."""
+    rows = [[esc(i), esc(reasons.get(str(i)) or "(no reason recorded)")] for i in indices[:200]]
+    more = f'<p class="note">… and {len(indices) - 200} more</p>' if len(indices) > 200 else ""
+    return f"<p><b>skipped at {esc(hp)}</b> ({len(indices)})</p>" + _table(["latent", "reason"], rows, "skipped") + more
 
 
 SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|authorization|(^|_)token$)", re.IGNORECASE)

@@ -160,3 +160,11 @@ def test_a_summary_of_unexpected_shape_costs_only_that_part(tmp_path):
     html = write_report(run_dir).read_text()
     assert html.count("could not show this part of summary.json") == 2
     assert "<td>123,456</td>" in html and len(_embedded(html)["latents"]) == 4  # the rest is intact
+
+
+def test_skipped_latents_show_their_reason(tmp_path):
+    _, path, _ = _report(tmp_path)
+    html = path.read_text()
+    assert "<b>skipped at layers.3</b> (2)" in html
+    assert "<tr><td>17</td><td>only 2 activating examples (at least 3 needed)</td></tr>" in html
+    assert "<tr><td>99</td><td>(no reason recorded)</td></tr>" in html  # a skip the summary gives no reason for
