@@ -32,7 +32,7 @@ def _num(value: Any, digits: int = 3) -> str:
 
 def _table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
     """An HTML table; cells must already be escaped."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    head = "".join(f"<th>{breakable(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -112,8 +112,13 @@ def usage_html(run: RunData) -> str:
 def _dict_table(first: str, table: dict[str, Any]) -> str:
     """A dict of dicts as a table: one row per outer key, one column per inner key."""
     columns = list(dict.fromkeys(k for stats in table.values() for k in stats))
-    rows = [[esc(name)] + [_num(stats.get(c)) for c in columns] for name, stats in table.items()]
+    rows = [[breakable(name)] + [_num(stats.get(c)) for c in columns] for name, stats in table.items()]
     return _table([first, *columns], rows)
+
+
+def breakable(name: Any) -> str:
+    """A dotted name (a hookpoint) escaped, with line-break opportunities after its dots and underscores."""
+    return re.sub(r"([._])", r"\1<wbr>", esc(name))
 
 
 def cache_html(run: RunData) -> str:
@@ -154,7 +159,7 @@ def _skipped_html(hp: str, indices: list[Any], reasons: dict[str, Any]) -> str:
     """The skipped latents of one hookpoint, each with its reason (`skip_reasons`: {hp: {"index": reason}})."""
     rows = [[esc(i), esc(reasons.get(str(i)) or "(no reason recorded)")] for i in indices[:200]]
     more = f'<p class="note">… and {len(indices) - 200} more</p>' if len(indices) > 200 else ""
-    return f"<p><b>skipped at {esc(hp)}</b> ({len(indices)})</p>" + _table(["latent", "reason"], rows, "skipped") + more
+    return f"<p><b>skipped at {breakable(hp)}</b> ({len(indices)})</p>" + _table(["latent", "reason"], rows, "skipped") + more
 
 
 SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|authorization|(^|_)token$)", re.IGNORECASE)

@@ -135,3 +135,19 @@ def test_output_tokens_are_shown_as_text(browser, small_run):
     with_record = [t for t in shown if t]
     assert with_record and all(t == [" cat", " dog", "<b>"] for t in with_record)
     assert page.evaluate("document.querySelectorAll('.top-tokens b').length") == 0
+
+
+def test_summary_tables_fit_their_blocks_with_long_hookpoint_names(browser, tmp_path):
+    run_dir = tmp_path / "long"
+    make_run(run_dir, RunSpec(hookpoints=("model.layers.11.post_feedforward_layernorm", "model.layers.5.mlp"),
+                              latents_per_hookpoint=2, n_train=2, n_test=2, n_negatives=2, ctx=8))
+    page = _open(browser, write_report(run_dir))  # the browser's window is 1280 px wide
+    overflowing = page.evaluate(
+        "[...document.querySelectorAll('.block')].filter(b => b.scrollWidth > b.clientWidth).map(b => b.id)")
+    assert overflowing == []
+    # the last cache column (mean_l0) lies inside the cache block, not cut off at its edge
+    inside = page.evaluate("(() => { const b = document.getElementById('cache').getBoundingClientRect();"
+                           " const th = [...document.querySelectorAll('#cache th')].pop();"
+                           " const r = th.getBoundingClientRect();"
+                           " return th.textContent === 'mean_l0' && r.left >= b.left && r.right <= b.right; })()")
+    assert inside is True

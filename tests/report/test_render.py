@@ -49,7 +49,7 @@ def test_writes_report_and_plots_and_embeds_every_latent(tmp_path):
                f"<td>0.5</td><td>{m['n']}</td>")
         assert row in html  # mean, lift over chance, 95% interval, chance level and n, side by side
     assert "explainer reply" not in html  # no failures in this run
-    assert "<td>123,456</td>" in html and "<th>mean_l0</th>" in html  # per-hookpoint cache statistics as a table
+    assert "<td>123,456</td>" in html and "<th>mean_<wbr>l0</th>" in html  # per-hookpoint cache statistics as a table
     assert "<th>unparseable</th>" in html  # per-scorer counts
     assert '<summary>Run config</summary><pre>{\n  &quot;name&quot;: &quot;run&quot;' in html
     assert "<b>0.0012</b><span>cost (USD)</span>" in html and "<b>10</b><span>LLM calls</span>" in html
@@ -165,6 +165,6 @@ def test_a_summary_of_unexpected_shape_costs_only_that_part(tmp_path):
 def test_skipped_latents_show_their_reason(tmp_path):
     _, path, _ = _report(tmp_path)
     html = path.read_text()
-    assert "<b>skipped at layers.3</b> (2)" in html
+    assert "<b>skipped at layers.<wbr>3</b> (2)" in html
     assert "<tr><td>17</td><td>only 2 activating examples (at least 3 needed)</td></tr>" in html
     assert "<tr><td>99</td><td>(no reason recorded)</td></tr>" in html  # a skip the summary gives no reason for
