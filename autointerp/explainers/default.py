@@ -49,7 +49,7 @@ def parse_explanation(text: str, *, require_marker: bool) -> str:
     for line in reversed(lines):
         match = _MARKER_LINE.match(line)
         if match:
-            answer = match.group(1).strip().strip("*_\"'` ").strip()
+            answer = _unmarked(match.group(1))
             if answer:
                 return answer
             raise ExplanationError("the reply's Explanation: line is empty")
@@ -74,9 +74,15 @@ def _json_explanation(text: str) -> str | None:
     if not isinstance(answer, str):
         return None
     answer = " ".join(answer.split())  # newlines and tabs the grammar let in
-    match = _MARKER_LINE.match(answer)  # small models repeat the marker inside the field
-    answer = (match.group(1) if match else answer).strip().strip("*_\"'` ").strip()
-    return answer or None
+    return _unmarked(answer) or None  # small models repeat the marker inside the field
+
+
+def _unmarked(answer: str) -> str:
+    """The answer without decoration and without any (repeated, any-case) leading `Explanation:` markers."""
+    answer = answer.strip().strip("*_\"'` ").strip()
+    while match := _MARKER_LINE.match(answer):
+        answer = match.group(1).strip().strip("*_\"'` ").strip()
+    return answer
 
 
 class DefaultExplainer(Explainer):

@@ -86,6 +86,9 @@ def test_output_option_adds_top_output_tokens_to_any_explainer():
     ("Explanation: the word cat", "the word cat"),
     ("Let me think.\nThe marks are pets.\n**Explanation:** mentions of cats", "mentions of cats"),
     ('explanation: "cats"', "cats"),
+    ("Explanation: Explanation: the word cat", "the word cat"),  # the marker repeated, any case
+    ("**Explanation:** EXPLANATION: explanation:the word cat", "the word cat"),
+    ('{"explanation": "Explanation: explanation: cats"}', "cats"),
 ])
 def test_parse_good(text, expected):
     assert parse_explanation(text, require_marker=True) == expected
@@ -98,7 +101,7 @@ def test_parse_bare_line_only_without_required_marker():
 
 
 @pytest.mark.parametrize("text", [
-    "", "   \n", "Explanation:", "Step 1: look.\nStep 2: think harder and", "x" * 400,
+    "", "   \n", "Explanation:", "Explanation: Explanation:", "Step 1: look.\nStep 2: think harder and", "x" * 400,
 ])
 def test_parse_garbage_and_partial_raise(text):
     with pytest.raises(ExplanationError):
