@@ -202,10 +202,8 @@ class RecordBuilder:
         normalized = np.clip(np.rint(values * scale), 0, 10).astype(np.int8)
         strings = self.decode_tokens(tokens) or [None] * len(idx)
         columns = zip(chosen.rows.tolist(), chosen.starts.tolist(), tokens, values, strings, normalized, quantiles[idx].tolist())
-        return [
-            ActivatingExample(row=r, start=s, tokens=t, activations=a, role="train", str_tokens=st, normalized=z, quantile=q)
-            for r, s, t, a, st, z, q in columns
-        ]
+        # positional: keyword arguments cost ~40% more per example, and records hold ~140 of them
+        return [ActivatingExample(r, s, t, a, "train", st, z, q) for r, s, t, a, st, z, q in columns]
 
     def _negatives(self, record: LatentRecord, acts: LatentActivations, train: Windows, rng: np.random.Generator) -> None:
         """Fill both negative lists (disjoint) and the shortfall."""
@@ -251,10 +249,8 @@ class RecordBuilder:
         strings = self.decode_tokens(tokens) or [None] * len(idx)
         distance = cand.distance[idx].tolist() if cand.distance is not None else [None] * len(idx)
         name = self.source.name
-        return [
-            NonActivatingExample(row=r, start=s, tokens=t, activations=a, role=role, str_tokens=st, source=name, distance=d)
-            for r, s, t, a, st, d in zip(rows.tolist(), starts.tolist(), tokens, zeros, strings, distance)
-        ]
+        columns = zip(rows.tolist(), starts.tolist(), tokens, zeros, strings, distance)
+        return [NonActivatingExample(r, s, t, a, role, st, name, d) for r, s, t, a, st, d in columns]
 
     def decode_tokens(self, tokens: np.ndarray) -> list[list[str]] | None:
         """Per-token strings of each window (each id decoded once per run), or None without a tokenizer."""

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autointerp.examples import windows
 from autointerp.examples.windows import find_windows, range_min, strongest_first, window_activations
+
+# both searches are checked against the sequential reference: the compiled one find_windows uses,
+# and the numpy one an install without a C compiler falls back to
+SEARCHES = [windows._centered_compiled, windows._centered_numpy]
 
 
 def _latent(seed: int, n_rows: int, ctx_len: int, density: float, distinct: bool):
@@ -53,14 +59,53 @@ layouts = st.tuples(
 )
 
 
+def test_the_compiled_search_is_built_and_used():
+    # `make install` compiles it; a silent fallback to numpy would leave it untested here
+    assert windows._compiled is not None
+    token_index, acts, _ = _latent(0, 3, 64, 0.3, True)
+    found = find_windows(token_index, acts, 64, 16, center=True, left=8)
+    assert found.rows.dtype == np.int64 and found.starts.dtype == np.int64 and found.max_activation.dtype == np.float32
+
+
+@pytest.mark.parametrize("search", SEARCHES, ids=["compiled", "numpy"])
 @settings(max_examples=150, deadline=None)
-@given(layouts)
-def test_centered_windows_match_sequential_greedy(layout):
+@given(layout=layouts)
+def test_centered_windows_match_sequential_greedy(search, layout):
     (seed, n_rows, ctx_len, density, distinct), width, left = layout
     token_index, acts, dense = _latent(seed, n_rows, ctx_len, density, distinct)
-    found = find_windows(token_index, acts, ctx_len, width, center=True, left=left)
+    found = search(token_index, acts, ctx_len, width, left)
     expected = _reference_centered(token_index, acts, ctx_len, width, left)
     assert [(int(r), int(s)) for r, s in zip(found.rows, found.starts)] == [(r, s) for r, s, _ in expected]
+    assert found.max_activation.tolist() == [a for _, _, a in expected]
+
+
+@pytest.mark.parametrize("left", [0, 5, 16, 31])
+def test_compiled_and_numpy_searches_agree_on_large_latents(left):
+    """Cache-sized rows, float16 values (ties), and crowds far past the compiled insertion sort's 16:
+    with left=0, falling values make every token of a row a proposal that overlaps the next."""
+    rng = np.random.default_rng(left)
+    ctx_len, width, n_rows = 256, 32, 60
+    for density in (0.005, 0.05, 0.5, 1.0):
+        fire = rng.random((n_rows, ctx_len)) < density
+        values = rng.exponential(2.0, (n_rows, ctx_len)).astype(np.float16).astype(np.float32) + np.float32(0.01)
+        values[:4] = np.linspace(50, 1, ctx_len, dtype=np.float32)  # falling rows: one long crowd each
+        values[4:6] = 3.0  # all ties: earlier tokens win
+        dense = np.where(fire | (np.arange(n_rows) < 6)[:, None], values, 0).astype(np.float32)
+        token_index = np.flatnonzero(dense).astype(np.int64)
+        acts = dense.ravel()[token_index]
+        a = windows._centered_compiled(token_index, acts, ctx_len, width, left)
+        b = windows._centered_numpy(token_index, acts, ctx_len, width, left)
+        np.testing.assert_array_equal(a.rows, b.rows)
+        np.testing.assert_array_equal(a.starts, b.starts)
+        np.testing.assert_array_equal(a.max_activation, b.max_activation)
+
+
+def test_compiled_search_refuses_mismatched_buffers():
+    out = np.empty(4, np.int64)
+    with pytest.raises(ValueError, match="same length"):
+        windows._compiled.centered_peaks(np.arange(4, dtype=np.int64), np.ones(3, np.float32), 8, 4, 2, out)
+    with pytest.raises(ValueError, match="left < width"):
+        windows._compiled.centered_peaks(np.arange(4, dtype=np.int64), np.ones(4, np.float32), 8, 4, 4, out)
 
 
 @settings(max_examples=150, deadline=None)

@@ -1,0 +1,150 @@
+/* Centered activating windows of one latent in one compiled pass over its nonzeros.
+ *
+ * The same windows as `_centered_numpy` in windows.py (the reference, and the fallback when this
+ * module was not built): every nonzero proposes the window that puts it `left` tokens from the
+ * window's start (shifted to fit inside its row); a proposal counts when its token is the strongest
+ * in its window; proposals are accepted strongest first, dropping any that overlaps an accepted one.
+ * numpy needs ~40 full passes over the nonzeros for this; here it is one pass plus work per crowd.
+ *
+ * "Strongest" is strongest_first's order: larger activation, ties to the earlier nonzero.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+typedef struct {
+    float act;
+    int64_t index; /* nonzero index: breaks ties, earlier is stronger */
+    int64_t slot;  /* position of the proposal inside its crowd */
+} Proposal;
+
+static inline int stronger(float a, int64_t i, float b, int64_t j) {
+    return a > b || (a == b && i < j);
+}
+
+static int by_strength(const void *x, const void *y) {
+    const Proposal *a = x, *b = y;
+    if (stronger(a->act, a->index, b->act, b->index)) return -1;
+    if (stronger(b->act, b->index, a->act, a->index)) return 1;
+    return 0;
+}
+
+/* Peaks of their own windows, ascending, into peaks[]; their window keys (row * 2 * ctx + start,
+ * so windows overlap exactly when keys differ by less than width) into keys[]. */
+static int64_t find_peaks(const int64_t *ti, const float *act, int64_t n, int64_t ctx, int64_t width, int64_t left,
+                          int64_t *peaks, int64_t *keys) {
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t row = ti[i] / ctx, start = ti[i] - row * ctx - left;
+        if (start < 0) start = 0;
+        if (start > ctx - width) start = ctx - width;
+        int64_t lo = row * ctx + start, hi = lo + width;
+        int peak = 1;
+        for (int64_t j = i - 1; peak && j >= 0 && ti[j] >= lo; j--)
+            if (stronger(act[j], j, act[i], i)) peak = 0;
+        for (int64_t j = i + 1; peak && j < n && ti[j] < hi; j++)
+            if (stronger(act[j], j, act[i], i)) peak = 0;
+        if (peak) {
+            peaks[count] = i;
+            keys[count] = row * 2 * ctx + start;
+            count++;
+        }
+    }
+    return count;
+}
+
+/* The greedy inside one crowd: maximal run [a, b) of proposals whose neighbours overlap. Proposals
+ * are visited strongest first; one still free is accepted and frees no overlapping one. Sets
+ * accepted[k] for k in [a, b). Keys ascend, so the ones a window overlaps lie next to it. */
+static void settle_crowd(const float *act, const int64_t *peaks, const int64_t *keys, int64_t a, int64_t b,
+                         int64_t width, Proposal *order, char *state) {
+    int64_t size = b - a;
+    for (int64_t k = 0; k < size; k++) {
+        order[k].act = act[peaks[a + k]];
+        order[k].index = peaks[a + k];
+        order[k].slot = k;
+        state[a + k] = 0; /* 0 free, 1 accepted, 2 dropped */
+    }
+    if (size <= 16) { /* crowds are small: insertion sort */
+        for (int64_t k = 1; k < size; k++) {
+            Proposal p = order[k];
+            int64_t m = k;
+            for (; m > 0 && stronger(p.act, p.index, order[m - 1].act, order[m - 1].index); m--) order[m] = order[m - 1];
+            order[m] = p;
+        }
+    } else {
+        qsort(order, (size_t)size, sizeof(Proposal), by_strength);
+    }
+    for (int64_t k = 0; k < size; k++) {
+        int64_t s = a + order[k].slot;
+        if (state[s]) continue;
+        state[s] = 1;
+        for (int64_t m = s - 1; m >= a && keys[s] - keys[m] < width; m--) state[m] = state[m] ? state[m] : 2;
+        for (int64_t m = s + 1; m < b && keys[m] - keys[s] < width; m++) state[m] = state[m] ? state[m] : 2;
+    }
+}
+
+/* centered_peaks(token_index, activations, ctx_len, width, left, out) -> n
+ * token_index: int64 [m] ascending; activations: float32 [m]; out: int64 [m], writable.
+ * Writes the nonzero indices of the accepted windows' peak tokens, ascending, to out[:n]. */
+static PyObject *centered_peaks(PyObject *self, PyObject *args) {
+    Py_buffer tb, ab, ob;
+    Py_ssize_t ctx, width, left;
+    if (!PyArg_ParseTuple(args, "y*y*nnnw*", &tb, &ab, &ctx, &width, &left, &ob)) return NULL;
+    PyObject *result = NULL;
+    int64_t n = tb.len / 8;
+    if (tb.len % 8 || ab.len != n * 4 || ob.len < n * 8) {
+        PyErr_SetString(PyExc_ValueError, "centered_peaks: need int64 token_index, float32 activations and an int64 out of the same length");
+        goto done;
+    }
+    if (ctx < 1 || width < 1 || width > ctx || left < 0 || left >= width) {
+        PyErr_SetString(PyExc_ValueError, "centered_peaks: need 1 <= width <= ctx_len and 0 <= left < width");
+        goto done;
+    }
+    int64_t *keys = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+    Proposal *order = malloc((size_t)(n ? n : 1) * sizeof(Proposal));
+    char *state = malloc((size_t)(n ? n : 1));
+    if (!keys || !order || !state) {
+        free(keys), free(order), free(state);
+        PyErr_NoMemory();
+        goto done;
+    }
+    const int64_t *ti = tb.buf;
+    const float *act = ab.buf;
+    int64_t *peaks = ob.buf, kept = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t count = find_peaks(ti, act, n, ctx, width, left, peaks, keys);
+    for (int64_t a = 0; a < count;) {
+        int64_t b = a + 1;
+        while (b < count && keys[b] - keys[b - 1] < width) b++;
+        if (b - a == 1) {
+            state[a] = 1;
+        } else {
+            settle_crowd(act, peaks, keys, a, b, width, order, state);
+        }
+        /* compact in place: kept <= a, and every slot written has been read */
+        for (int64_t k = a; k < b; k++)
+            if (state[k] == 1) peaks[kept++] = peaks[k];
+        a = b;
+    }
+    Py_END_ALLOW_THREADS
+    free(keys), free(order), free(state);
+    result = PyLong_FromLongLong(kept);
+done:
+    PyBuffer_Release(&tb);
+    PyBuffer_Release(&ab);
+    PyBuffer_Release(&ob);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"centered_peaks", centered_peaks, METH_VARARGS,
+     "centered_peaks(token_index, activations, ctx_len, width, left, out) -> n: the peak tokens of a latent's "
+     "accepted centered windows, ascending, in out[:n]."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_windows", "Compiled centered window search.", -1, methods};
+
+PyMODINIT_FUNC PyInit__windows(void) { return PyModule_Create(&module); }
