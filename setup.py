@@ -1,4 +1,4 @@
-"""The one compiled part: the centered window search (autointerp/examples/_windows.c).
+"""The one compiled part: two loops of the examples stage (autointerp/examples/_kernels.c).
 
 optional=True: without a C compiler the install still succeeds and `windows.py` uses its numpy
 search, which finds the same windows more slowly. Everything else lives in pyproject.toml.
@@ -9,8 +9,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "autointerp.examples._windows",
-            ["autointerp/examples/_windows.c"],
+            "autointerp.examples._kernels",
+            ["autointerp/examples/_kernels.c"],
             extra_compile_args=["-O2"],
             optional=True,
         )

@@ -12,6 +12,7 @@ import logging
 
 import numpy as np
 
+from autointerp.examples.compiled import kernels
 from autointerp.latents.format import CacheReader
 
 logger = logging.getLogger(__name__)
@@ -49,17 +50,42 @@ class CoOccurrenceNeighbours(Neighbours):
 
     def neighbours(self, index: int, token_index: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Latents sharing the most tokens with `index`, relative to the union of their tokens."""
-        lo, hi = self.ptr[token_index], self.ptr[token_index + 1]
-        counts = hi - lo
-        total = int(counts.sum())
-        flat = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
-        shared = np.bincount(self.latent_sorted[flat], minlength=len(self.counts))
+        shared = self.shared_counts(token_index)
         shared[index] = 0
         others = np.flatnonzero(shared)
         shared = shared[others]
         jaccard = shared / (len(token_index) + self.counts[others] - shared)
-        top = np.lexsort((others, -jaccard))[:k]
+        top = _largest_first(jaccard, k)
         return others[top], jaccard[top].astype(np.float32)
+
+    def shared_counts(self, token_index: np.ndarray) -> np.ndarray:
+        """int64 [d_sae]: on how many of these tokens each latent fires."""
+        token_index = np.ascontiguousarray(token_index, dtype=np.int64)
+        if kernels is not None:
+            shared = np.zeros(len(self.counts), np.int64)
+            kernels.cooccurrence_counts(self.ptr, self.latent_sorted, token_index, shared)
+            return shared
+        return self._shared_counts_numpy(token_index)
+
+    def _shared_counts_numpy(self, token_index: np.ndarray) -> np.ndarray:
+        lo, hi = self.ptr[token_index], self.ptr[token_index + 1]
+        counts = hi - lo
+        total = int(counts.sum())
+        flat = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+        return np.bincount(self.latent_sorted[flat], minlength=len(self.counts)).astype(np.int64)
+
+
+def _largest_first(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` largest values, largest first, ties in index order (what a full
+    lexsort would give, at the cost of a partition and a sort of ~k)."""
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    if len(values) > k:
+        kth = np.partition(values, len(values) - k)[len(values) - k]
+        candidates = np.flatnonzero(values >= kth)
+    else:
+        candidates = np.arange(len(values))
+    return candidates[np.lexsort((candidates, -values[candidates]))][:k]
 
 
 class WeightNeighbours(Neighbours):

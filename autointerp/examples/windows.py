@@ -9,7 +9,7 @@ Centered windows: every nonzero proposes the window that puts it `left` tokens f
 start (shifted to fit inside the row). A proposal counts only when its token is the strongest in
 its window; proposals are then accepted strongest first, and one that overlaps an accepted window
 is dropped. The accepted windows never overlap and each holds its maximum at the proposing token.
-That search runs compiled (`_windows.c`, one pass over the nonzeros) when the extension was built,
+That search runs compiled (`_kernels.c`, one pass over the nonzeros) when the extension was built,
 and in numpy otherwise; both find the same windows.
 """
 
@@ -19,10 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:
-    from autointerp.examples import _windows as _compiled
-except ImportError:  # installed without a C compiler: the numpy search finds the same windows
-    _compiled = None
+from autointerp.examples.compiled import kernels
 
 
 @dataclass
@@ -55,7 +52,7 @@ def find_windows(
         empty = np.zeros(0, np.int64)
         return Windows(empty, empty, np.zeros(0, np.float32))
     if center:
-        if _compiled is not None:
+        if kernels is not None:
             return _centered_compiled(token_index, activations, ctx_len, width, left)
         return _centered_numpy(token_index, activations, ctx_len, width, left)
     rows, starts, peaks = _aligned(token_index, activations, ctx_len, width)
@@ -68,7 +65,7 @@ def _centered_compiled(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int
     ti = np.ascontiguousarray(ti, dtype=np.int64)
     act = np.ascontiguousarray(act, dtype=np.float32)
     out = np.empty(len(ti), np.int64)
-    kept = out[: _compiled.centered_peaks(ti, act, ctx_len, width, left, out)]  # peak tokens, ascending
+    kept = out[: kernels.centered_peaks(ti, act, ctx_len, width, left, out)]  # peak tokens, ascending
     # accepted windows never overlap: their order by strength is their peak tokens' order
     keep = kept[strongest_first(act[kept])]
     rows, pos = np.divmod(ti[keep], ctx_len)

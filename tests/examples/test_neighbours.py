@@ -43,6 +43,19 @@ def test_co_occurrence_is_jaccard_of_token_sets(cache):
     assert finder.neighbours(0, reader.latent(HP, 0).token_index, 1)[0].tolist() == [1]
 
 
+def test_shared_counts_compiled_and_numpy_match_dense(cache):
+    reader, dense = cache
+    fires = (dense != 0).astype(np.int64)
+    shared = fires.T @ fires
+    finder = CoOccurrenceNeighbours(reader, HP)
+    for j in range(D_SAE):
+        token_index = reader.latent(HP, j).token_index
+        np.testing.assert_array_equal(finder.shared_counts(token_index), shared[j])  # compiled (built here)
+        np.testing.assert_array_equal(finder._shared_counts_numpy(token_index), shared[j])
+    with pytest.raises(ValueError, match="below len"):  # a token past the cache is refused, not read
+        finder.shared_counts(np.array([N_ROWS * CTX], np.int64))
+
+
 @pytest.mark.parametrize("transpose", [False, True])
 def test_weight_neighbours_are_cosine_nearest(transpose):
     rng = np.random.default_rng(3)

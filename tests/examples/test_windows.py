@@ -61,7 +61,7 @@ layouts = st.tuples(
 
 def test_the_compiled_search_is_built_and_used():
     # `make install` compiles it; a silent fallback to numpy would leave it untested here
-    assert windows._compiled is not None
+    assert windows.kernels is not None
     token_index, acts, _ = _latent(0, 3, 64, 0.3, True)
     found = find_windows(token_index, acts, 64, 16, center=True, left=8)
     assert found.rows.dtype == np.int64 and found.starts.dtype == np.int64 and found.max_activation.dtype == np.float32
@@ -103,9 +103,9 @@ def test_compiled_and_numpy_searches_agree_on_large_latents(left):
 def test_compiled_search_refuses_mismatched_buffers():
     out = np.empty(4, np.int64)
     with pytest.raises(ValueError, match="same length"):
-        windows._compiled.centered_peaks(np.arange(4, dtype=np.int64), np.ones(3, np.float32), 8, 4, 2, out)
+        windows.kernels.centered_peaks(np.arange(4, dtype=np.int64), np.ones(3, np.float32), 8, 4, 2, out)
     with pytest.raises(ValueError, match="left < width"):
-        windows._compiled.centered_peaks(np.arange(4, dtype=np.int64), np.ones(4, np.float32), 8, 4, 4, out)
+        windows.kernels.centered_peaks(np.arange(4, dtype=np.int64), np.ones(4, np.float32), 8, 4, 4, out)
 
 
 @settings(max_examples=150, deadline=None)

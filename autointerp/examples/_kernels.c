@@ -1,12 +1,18 @@
-/* Centered activating windows of one latent in one compiled pass over its nonzeros.
+/* The examples stage's two per-nonzero loops, compiled. Each has a numpy twin that finds the same
+ * result (the reference in tests, and the fallback when this module was not built).
  *
- * The same windows as `_centered_numpy` in windows.py (the reference, and the fallback when this
+ * centered_peaks: centered activating windows of one latent in one pass over its nonzeros; the
+ * same windows as `_centered_numpy` in windows.py (the reference, and the fallback when this
  * module was not built): every nonzero proposes the window that puts it `left` tokens from the
  * window's start (shifted to fit inside its row); a proposal counts when its token is the strongest
  * in its window; proposals are accepted strongest first, dropping any that overlaps an accepted one.
  * numpy needs ~40 full passes over the nonzeros for this; here it is one pass plus work per crowd.
  *
  * "Strongest" is strongest_first's order: larger activation, ties to the earlier nonzero.
+ *
+ * cooccurrence_counts: for one latent, how many of its tokens every latent fires on (what
+ * CoOccurrenceNeighbours ranks by). numpy materialises ~25 gathered entries per nonzero, five times
+ * over; here each is one increment of a counter that fits in cache.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -138,13 +144,61 @@ done:
     return result;
 }
 
+/* cooccurrence_counts(ptr, latent_sorted, token_index, counts) -> None
+ * ptr: int64 [n_tokens + 1] and latent_sorted: int32 [nnz], token-major CSR (the latents firing on
+ * token t are latent_sorted[ptr[t]:ptr[t + 1]]); token_index: int64 [m], the latent's tokens;
+ * counts: int64 [d_sae], writable, zeroed by the caller: counts[j] += tokens shared with latent j. */
+static PyObject *cooccurrence_counts(PyObject *self, PyObject *args) {
+    Py_buffer pb, lb, tb, cb;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &pb, &lb, &tb, &cb)) return NULL;
+    const int64_t *ptr = pb.buf, *ti = tb.buf;
+    const int32_t *latent = lb.buf;
+    int64_t *counts = cb.buf;
+    int64_t n_tokens = pb.len / 8 - 1, nnz = lb.len / 4, m = tb.len / 8, d_sae = cb.len / 8;
+    int bad = pb.len % 8 || lb.len % 4 || tb.len % 8 || cb.len % 8 || n_tokens < 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (int64_t i = 0; i < m && !bad; i++) {
+        int64_t t = ti[i];
+        if (t < 0 || t >= n_tokens || ptr[t] < 0 || ptr[t] > ptr[t + 1] || ptr[t + 1] > nnz) {
+            bad = 1;
+            break;
+        }
+        /* a latent's tokens lie all over the cache: each is two cache misses (its ptr entry, then
+         * its latents), so fetch both a few tokens ahead and the misses overlap */
+        if (i + 16 < m && ti[i + 16] >= 0 && ti[i + 16] < n_tokens) __builtin_prefetch(&ptr[ti[i + 16]]);
+        if (i + 8 < m && ti[i + 8] >= 0 && ti[i + 8] < n_tokens && ptr[ti[i + 8]] >= 0 && ptr[ti[i + 8]] < nnz)
+            __builtin_prefetch(&latent[ptr[ti[i + 8]]]);
+        for (int64_t p = ptr[t]; p < ptr[t + 1]; p++) {
+            int32_t j = latent[p];
+            if (j < 0 || j >= d_sae) {
+                bad = 1;
+                break;
+            }
+            counts[j]++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&pb);
+    PyBuffer_Release(&lb);
+    PyBuffer_Release(&tb);
+    PyBuffer_Release(&cb);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "cooccurrence_counts: need int64 ptr, int32 latents, int64 tokens and int64 counts, "
+                                          "every token below len(ptr) - 1 and every latent below len(counts)");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"centered_peaks", centered_peaks, METH_VARARGS,
      "centered_peaks(token_index, activations, ctx_len, width, left, out) -> n: the peak tokens of a latent's "
      "accepted centered windows, ascending, in out[:n]."},
+    {"cooccurrence_counts", cooccurrence_counts, METH_VARARGS,
+     "cooccurrence_counts(ptr, latent_sorted, token_index, counts): counts[j] += the latent's tokens latent j fires on."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_windows", "Compiled centered window search.", -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", "Compiled loops of the examples stage.", -1, methods};
 
-PyMODINIT_FUNC PyInit__windows(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
