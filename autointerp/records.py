@@ -7,6 +7,7 @@ turns into JSON with `to_dict()`; arrays become lists.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -40,8 +41,9 @@ class Example:
     activations: np.ndarray
     """float32 [W] the latent's activation at each token (zeros for a non-activating window)."""
     role: Role
-    str_tokens: list[str] | None = None
-    """Decoded tokens, one string per token, filled in by the record builder."""
+    str_tokens: Sequence[str] | None = None
+    """Decoded tokens, one string per token, filled in by the record builder as a tuple (the garbage
+    collector stops tracking tuples of strings, so thousands of held records cost it nothing)."""
 
     @property
     def max_activation(self) -> float:

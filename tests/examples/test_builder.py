@@ -192,7 +192,7 @@ def test_str_tokens_use_the_tokenizer(cache):
 
     record = RecordBuilder(reader, _config(), Digits()).build(Latent(HP, 6))
     for example in record.train + record.negatives:
-        assert example.str_tokens == [f"<{t}>" for t in example.tokens.tolist()]
+        assert example.str_tokens == tuple(f"<{t}>" for t in example.tokens.tolist())
 
 
 @pytest.mark.parametrize(
