@@ -66,7 +66,7 @@ def _centered_compiled(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int
     act = np.ascontiguousarray(act, dtype=np.float32)
     out = np.empty(len(ti), np.int64)
     kept = out[: kernels.centered_peaks(ti, act, ctx_len, width, left, out)]  # peak tokens, ascending
-    # accepted windows never overlap: their order by strength is their peak tokens' order
+    # a window's strength is its peak token's activation; ties stay in location order, as in numpy
     keep = kept[strongest_first(act[kept])]
     rows, pos = np.divmod(ti[keep], ctx_len)
     return Windows(rows, np.clip(pos - left, 0, ctx_len - width), act[keep])
