@@ -1,8 +1,8 @@
 /* The examples stage's two per-nonzero loops, compiled. Each has a numpy twin that finds the same
  * result (the reference in tests, and the fallback when this module was not built).
  *
- * centered_peaks: centered activating windows of one latent in one pass over its nonzeros; the
- * same windows as `_centered_numpy` in windows.py (the reference, and the fallback when this
+ * centered_windows: centered activating windows of one latent in one pass over its nonzeros; the
+ * same windows, in the same strongest-first order, as `_centered_numpy` in windows.py (the reference, and the fallback when this
  * module was not built): every nonzero proposes the window that puts it `left` tokens from the
  * window's start (shifted to fit inside its row); a proposal counts when its token is the strongest
  * in its window; proposals are accepted strongest first, dropping any that overlaps an accepted one.
@@ -18,6 +18,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     float act;
@@ -91,34 +92,74 @@ static void settle_crowd(const float *act, const int64_t *peaks, const int64_t *
     }
 }
 
-/* centered_peaks(token_index, activations, ctx_len, width, left, out) -> n
- * token_index: int64 [m] ascending; activations: float32 [m]; out: int64 [m], writable.
- * Writes the nonzero indices of the accepted windows' peak tokens, ascending, to out[:n]. */
-static PyObject *centered_peaks(PyObject *self, PyObject *args) {
-    Py_buffer tb, ab, ob;
+/* Sort key putting larger activations first: the float's bits made order-preserving as unsigned
+ * (flip every bit of a negative, the sign bit of a positive; -0 taken as +0), then inverted. */
+static inline uint32_t strongest_first_key(float v) {
+    uint32_t u;
+    if (v == 0.0f) v = 0.0f;
+    memcpy(&u, &v, sizeof u);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    return ~u;
+}
+
+/* Stable LSD radix sort of items[0:n] by key: three passes of 11 bits, a pass skipped when every
+ * key has the same digit there (activations share most exponent bits). Stable, so ties keep the
+ * items' incoming (location) order, as numpy's stable sort does. */
+static void radix_sort(int64_t *items, uint32_t *keys, int64_t n, int64_t *items_tmp, uint32_t *keys_tmp) {
+    static const int bits = 11, buckets = 1 << 11;
+    int64_t count[3][1 << 11];
+    memset(count, 0, sizeof count);
+    for (int64_t i = 0; i < n; i++)
+        for (int d = 0; d < 3; d++) count[d][(keys[i] >> (bits * d)) & (buckets - 1)]++;
+    for (int d = 0; d < 3 && n > 1; d++) {
+        if (count[d][(keys[0] >> (bits * d)) & (buckets - 1)] == n) continue;
+        int64_t offset = 0;
+        for (int b = 0; b < buckets; b++) {
+            int64_t c = count[d][b];
+            count[d][b] = offset;
+            offset += c;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            int64_t to = count[d][(keys[i] >> (bits * d)) & (buckets - 1)]++;
+            items_tmp[to] = items[i];
+            keys_tmp[to] = keys[i];
+        }
+        memcpy(items, items_tmp, (size_t)n * sizeof *items);
+        memcpy(keys, keys_tmp, (size_t)n * sizeof *keys);
+    }
+}
+
+/* centered_windows(token_index, activations, ctx_len, width, left, peaks, rows, starts) -> n
+ * token_index: int64 [m] ascending; activations: float32 [m]; peaks, rows, starts: int64 [m],
+ * writable. Writes the accepted windows strongest first (ties in location order): the nonzero
+ * index of each one's peak token to peaks[:n], its row and start to rows[:n] and starts[:n]. */
+static PyObject *centered_windows(PyObject *self, PyObject *args) {
+    Py_buffer tb, ab, ob, rb, sb;
     Py_ssize_t ctx, width, left;
-    if (!PyArg_ParseTuple(args, "y*y*nnnw*", &tb, &ab, &ctx, &width, &left, &ob)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*nnnw*w*w*", &tb, &ab, &ctx, &width, &left, &ob, &rb, &sb)) return NULL;
     PyObject *result = NULL;
     int64_t n = tb.len / 8;
-    if (tb.len % 8 || ab.len != n * 4 || ob.len < n * 8) {
-        PyErr_SetString(PyExc_ValueError, "centered_peaks: need int64 token_index, float32 activations and an int64 out of the same length");
+    if (tb.len % 8 || ab.len != n * 4 || ob.len < n * 8 || rb.len < n * 8 || sb.len < n * 8) {
+        PyErr_SetString(PyExc_ValueError, "centered_windows: need int64 token_index, float32 activations and int64 outputs of the same length");
         goto done;
     }
     if (ctx < 1 || width < 1 || width > ctx || left < 0 || left >= width) {
-        PyErr_SetString(PyExc_ValueError, "centered_peaks: need 1 <= width <= ctx_len and 0 <= left < width");
+        PyErr_SetString(PyExc_ValueError, "centered_windows: need 1 <= width <= ctx_len and 0 <= left < width");
         goto done;
     }
-    int64_t *keys = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
-    Proposal *order = malloc((size_t)(n ? n : 1) * sizeof(Proposal));
-    char *state = malloc((size_t)(n ? n : 1));
-    if (!keys || !order || !state) {
-        free(keys), free(order), free(state);
+    size_t size = (size_t)(n ? n : 1);
+    int64_t *keys = malloc(size * sizeof(int64_t));
+    Proposal *order = malloc(size * sizeof(Proposal));
+    char *state = malloc(size);
+    uint32_t *sort_keys = malloc(size * sizeof(uint32_t)), *sort_tmp = malloc(size * sizeof(uint32_t));
+    if (!keys || !order || !state || !sort_keys || !sort_tmp) {
+        free(keys), free(order), free(state), free(sort_keys), free(sort_tmp);
         PyErr_NoMemory();
         goto done;
     }
     const int64_t *ti = tb.buf;
     const float *act = ab.buf;
-    int64_t *peaks = ob.buf, kept = 0;
+    int64_t *peaks = ob.buf, *rows = rb.buf, *starts = sb.buf, kept = 0;
     Py_BEGIN_ALLOW_THREADS
     int64_t count = find_peaks(ti, act, n, ctx, width, left, peaks, keys);
     for (int64_t a = 0; a < count;) {
@@ -134,13 +175,22 @@ static PyObject *centered_peaks(PyObject *self, PyObject *args) {
             if (state[k] == 1) peaks[kept++] = peaks[k];
         a = b;
     }
+    for (int64_t k = 0; k < kept; k++) sort_keys[k] = strongest_first_key(act[peaks[k]]);
+    radix_sort(peaks, sort_keys, kept, keys, sort_tmp); /* keys is free scratch by now */
+    for (int64_t k = 0; k < kept; k++) {
+        int64_t row = ti[peaks[k]] / ctx, start = ti[peaks[k]] - row * ctx - left;
+        rows[k] = row;
+        starts[k] = start < 0 ? 0 : (start > ctx - width ? ctx - width : start);
+    }
     Py_END_ALLOW_THREADS
-    free(keys), free(order), free(state);
+    free(keys), free(order), free(state), free(sort_keys), free(sort_tmp);
     result = PyLong_FromLongLong(kept);
 done:
     PyBuffer_Release(&tb);
     PyBuffer_Release(&ab);
     PyBuffer_Release(&ob);
+    PyBuffer_Release(&rb);
+    PyBuffer_Release(&sb);
     return result;
 }
 
@@ -191,9 +241,9 @@ static PyObject *cooccurrence_counts(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"centered_peaks", centered_peaks, METH_VARARGS,
-     "centered_peaks(token_index, activations, ctx_len, width, left, out) -> n: the peak tokens of a latent's "
-     "accepted centered windows, ascending, in out[:n]."},
+    {"centered_windows", centered_windows, METH_VARARGS,
+     "centered_windows(token_index, activations, ctx_len, width, left, peaks, rows, starts) -> n: a latent's "
+     "centered windows, strongest first: peak nonzero, row and start of each in the outputs' first n entries."},
     {"cooccurrence_counts", cooccurrence_counts, METH_VARARGS,
      "cooccurrence_counts(ptr, latent_sorted, token_index, counts): counts[j] += the latent's tokens latent j fires on."},
     {NULL, NULL, 0, NULL},

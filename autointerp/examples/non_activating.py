@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autointerp.examples.neighbours import CoOccurrenceNeighbours, Neighbours, WeightNeighbours
-from autointerp.examples.windows import Windows, contains_sorted, sorted_unique, window_spans
+from autointerp.examples.windows import Windows, sorted_unique, window_spans
 from autointerp.latents.format import LatentActivations
 from autointerp.records import Latent
 
@@ -75,13 +75,16 @@ class RandomSource(NonActivatingSource):
         """`n` silent aligned windows (fewer only when the cache has fewer)."""
         per_row = builder.ctx_len // builder.width
         n_grid = builder.n_rows * per_row
-        active = _grid_windows(query.acts.token_index, builder.ctx_len, builder.width)  # ascending, repeats
+        token_index = query.acts.token_index
         ids = np.zeros(0, np.int64)
-        if len(active) * 2 < n_grid:  # mostly silent: draw, drop the active ones
+        if len(token_index) * 2 < n_grid:  # mostly silent: draw, drop the active ones
             draw = _distinct(rng.integers(0, n_grid, size=min(n_grid, 3 * n + 16)))
-            ids = draw[~contains_sorted(active, draw)][:n]
+            rows, slots = np.divmod(draw, per_row)
+            # a binary search per drawn window, not a pass over the latent's nonzeros
+            lo, hi = window_spans(token_index, rows, slots * builder.width, builder.ctx_len, builder.width)
+            ids = draw[lo == hi][:n]
         if len(ids) < n:  # dense latent (or unlucky draw): sample the silent windows exactly
-            active = sorted_unique(active)
+            active = sorted_unique(_grid_windows(token_index, builder.ctx_len, builder.width))
             silent = np.setdiff1d(np.arange(n_grid), active, assume_unique=True)
             ids = rng.choice(silent, size=min(n, len(silent)), replace=False)
         rows, slots = np.divmod(ids.astype(np.int64), per_row)

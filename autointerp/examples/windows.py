@@ -64,12 +64,10 @@ def find_windows(
 def _centered_compiled(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int, left: int) -> Windows:
     ti = np.ascontiguousarray(ti, dtype=np.int64)
     act = np.ascontiguousarray(act, dtype=np.float32)
-    out = np.empty(len(ti), np.int64)
-    kept = out[: kernels.centered_peaks(ti, act, ctx_len, width, left, out)]  # peak tokens, ascending
-    # a window's strength is its peak token's activation; ties stay in location order, as in numpy
-    keep = kept[strongest_first(act[kept])]
-    rows, pos = np.divmod(ti[keep], ctx_len)
-    return Windows(rows, np.clip(pos - left, 0, ctx_len - width), act[keep])
+    peaks, rows, starts = (np.empty(len(ti), np.int64) for _ in range(3))
+    n = kernels.centered_windows(ti, act, ctx_len, width, left, peaks, rows, starts)
+    # copies: views would keep buffers sized by the nonzeros alive wherever the windows are kept
+    return Windows(rows[:n].copy(), starts[:n].copy(), act[peaks[:n]])
 
 
 def _centered_numpy(ti: np.ndarray, act: np.ndarray, ctx_len: int, width: int, left: int) -> Windows:
@@ -235,14 +233,6 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     if len(values) == 0:
         return values
     return values[run_starts(values)]
-
-
-def contains_sorted(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
-    """bool [len(needles)]: which needles occur in the ascending array `haystack`."""
-    if len(haystack) == 0:
-        return np.zeros(len(needles), bool)
-    where = np.minimum(np.searchsorted(haystack, needles), len(haystack) - 1)
-    return haystack[where] == needles
 
 
 def run_starts(values: np.ndarray) -> np.ndarray:

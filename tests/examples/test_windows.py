@@ -81,13 +81,16 @@ def test_centered_windows_match_sequential_greedy(search, layout):
 
 @pytest.mark.parametrize("left", [0, 5, 16, 31])
 def test_compiled_and_numpy_searches_agree_on_large_latents(left):
-    """Cache-sized rows, float16 values (ties), and crowds far past the compiled insertion sort's 16:
-    with left=0, falling values make every token of a row a proposal that overlaps the next."""
+    """Cache-sized rows, float16 values (ties), signed float32 values, and crowds far past the compiled
+    insertion sort's 16: with left=0, falling values make every token of a row a proposal that
+    overlaps the next."""
     rng = np.random.default_rng(left)
     ctx_len, width, n_rows = 256, 32, 60
-    for density in (0.005, 0.05, 0.5, 1.0):
+    for density, signed in ((0.005, False), (0.05, False), (0.5, False), (1.0, False), (0.3, True)):
         fire = rng.random((n_rows, ctx_len)) < density
         values = rng.exponential(2.0, (n_rows, ctx_len)).astype(np.float16).astype(np.float32) + np.float32(0.01)
+        if signed:  # full float32 precision and negative values: numpy's general sort, the C key's sign flip
+            values = rng.normal(0.0, 2.0, (n_rows, ctx_len)).astype(np.float32)
         values[:4] = np.linspace(50, 1, ctx_len, dtype=np.float32)  # falling rows: one long crowd each
         values[4:6] = 3.0  # all ties: earlier tokens win
         dense = np.where(fire | (np.arange(n_rows) < 6)[:, None], values, 0).astype(np.float32)
@@ -101,11 +104,13 @@ def test_compiled_and_numpy_searches_agree_on_large_latents(left):
 
 
 def test_compiled_search_refuses_mismatched_buffers():
-    out = np.empty(4, np.int64)
+    out = [np.empty(4, np.int64) for _ in range(3)]
     with pytest.raises(ValueError, match="same length"):
-        windows.kernels.centered_peaks(np.arange(4, dtype=np.int64), np.ones(3, np.float32), 8, 4, 2, out)
+        windows.kernels.centered_windows(np.arange(4, dtype=np.int64), np.ones(3, np.float32), 8, 4, 2, *out)
+    with pytest.raises(ValueError, match="same length"):
+        windows.kernels.centered_windows(np.arange(4, dtype=np.int64), np.ones(4, np.float32), 8, 4, 2, *out[:2], out[2][:3])
     with pytest.raises(ValueError, match="left < width"):
-        windows.kernels.centered_peaks(np.arange(4, dtype=np.int64), np.ones(4, np.float32), 8, 4, 4, out)
+        windows.kernels.centered_windows(np.arange(4, dtype=np.int64), np.ones(4, np.float32), 8, 4, 4, *out)
 
 
 @settings(max_examples=150, deadline=None)
