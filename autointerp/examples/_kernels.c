@@ -1,12 +1,12 @@
 /* The examples stage's two per-nonzero loops, compiled. Each has a numpy twin that finds the same
  * result (the reference in tests, and the fallback when this module was not built).
  *
- * centered_windows: centered activating windows of one latent in one pass over its nonzeros; the
- * same windows, in the same strongest-first order, as `_centered_numpy` in windows.py (the reference, and the fallback when this
- * module was not built): every nonzero proposes the window that puts it `left` tokens from the
- * window's start (shifted to fit inside its row); a proposal counts when its token is the strongest
- * in its window; proposals are accepted strongest first, dropping any that overlaps an accepted one.
- * numpy needs ~40 full passes over the nonzeros for this; here it is one pass plus work per crowd.
+ * centered_windows: the centered activating windows of one latent, strongest first, as
+ * `_centered_numpy` in windows.py finds them: every nonzero proposes the window that puts it `left`
+ * tokens from the window's start (shifted to fit inside its row); a proposal counts when its token
+ * is the strongest in its window; proposals are accepted strongest first, dropping any that
+ * overlaps an accepted one. numpy needs ~40 full passes over the nonzeros for this; here it is one
+ * pass, work per crowd of overlapping proposals, and a radix sort of the accepted windows.
  *
  * "Strongest" is strongest_first's order: larger activation, ties to the earlier nonzero.
  *
@@ -62,8 +62,9 @@ static int64_t find_peaks(const int64_t *ti, const float *act, int64_t n, int64_
 }
 
 /* The greedy inside one crowd: maximal run [a, b) of proposals whose neighbours overlap. Proposals
- * are visited strongest first; one still free is accepted and frees no overlapping one. Sets
- * accepted[k] for k in [a, b). Keys ascend, so the ones a window overlaps lie next to it. */
+ * are visited strongest first; one still free is accepted and the free ones it overlaps are
+ * dropped. Sets state[k] for k in [a, b) to 1 (accepted) or 2 (dropped). Keys ascend, so the
+ * proposals a window overlaps lie next to it. */
 static void settle_crowd(const float *act, const int64_t *peaks, const int64_t *keys, int64_t a, int64_t b,
                          int64_t width, Proposal *order, char *state) {
     int64_t size = b - a;
