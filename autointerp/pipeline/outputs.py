@@ -70,13 +70,6 @@ class RunPaths:
             for hp in sorted(p for p in base.iterdir() if p.is_dir()):
                 yield from sorted(hp.glob("*.json"), key=lambda p: int(p.stem))
 
-    def score_files(self, scorer: str) -> Iterator[Path]:
-        """Every result file of one scorer, in hookpoint then latent order."""
-        base = self.root / "scores" / scorer
-        if base.is_dir():
-            for hp in sorted(p for p in base.iterdir() if p.is_dir()):
-                yield from sorted(hp.glob("*.json"), key=lambda p: int(p.stem))
-
 
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON file's content, or None when it is missing or unreadable (a torn write never lands)."""
