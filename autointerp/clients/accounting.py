@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
@@ -76,15 +77,20 @@ class Accounting:
         self._usage: dict[tuple[str, str], StageUsage] = {}
         self._lock = threading.Lock()  # the offline client records from a worker thread
         self._warned = False
+        self.answered_by: Counter[str] = Counter()
+        """Calls per model named in the replies (the model that answered; cached replies included)."""
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         """Estimated USD cost of one uncached call (0 for a model missing from the price table)."""
         prompt_price, completion_price = self.prices.get(model, (0.0, 0.0))
         return (prompt_tokens * prompt_price + completion_tokens * completion_price) / 1e6
 
-    def record(self, model: str, prompt_tokens: int, completion_tokens: int, *, cached: bool) -> None:
-        """Count one answered call under the current stage."""
+    def record(self, model: str, prompt_tokens: int, completion_tokens: int, *, cached: bool,
+               answered_by: str | None = None) -> None:
+        """Count one answered call under the current stage; answered_by: the model the reply named."""
         with self._lock:
+            if answered_by:
+                self.answered_by[answered_by] += 1
             usage = self._usage.setdefault((current_stage(), model), StageUsage())
             if cached:
                 usage.cached_calls += 1

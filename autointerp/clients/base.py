@@ -29,6 +29,8 @@ class Response:
     completion_tokens: int = 0
     cached: bool = False
     """True when the answer came from the response cache and cost nothing."""
+    model: str | None = None
+    """The model the server says answered (its reply's `model` field); None when it did not say."""
 
 
 class LLMError(RuntimeError):

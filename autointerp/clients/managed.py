@@ -108,7 +108,8 @@ class ManagedClient(Client):
         cache = self.response_cache
         key = cache_key(self.model, messages, {**asdict(settings), **self._key_extras()}) if cache is not None else ""
         if cache is not None and (hit := cache.get(key)) is not None:
-            self.accounting.record(self.model, hit.prompt_tokens, hit.completion_tokens, cached=True)
+            self.accounting.record(self.model, hit.prompt_tokens, hit.completion_tokens, cached=True,
+                                   answered_by=hit.model)
             return hit
         try:
             response = await self._complete(messages, settings)
@@ -117,7 +118,8 @@ class ManagedClient(Client):
             raise
         if cache is not None:
             cache.put(key, self.model, response)
-        self.accounting.record(self.model, response.prompt_tokens, response.completion_tokens, cached=False)
+        self.accounting.record(self.model, response.prompt_tokens, response.completion_tokens, cached=False,
+                               answered_by=response.model)
         return response
 
     def _key_extras(self) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """`OpenAICompatibleClient`: any OpenAI-style chat endpoint (OpenAI, OpenRouter, vLLM, llama.cpp).
 
-One semaphore bounds the whole run's concurrency; requests spread over replicas (least busy
-first, ties in turn); each attempt has a timeout; transient failures retry with backoff.
+One `Gate` bounds the whole run's concurrency: a managed server's slots, else an adaptive limit
+under `max_concurrency`; requests wait there, outside any timeout, and same-prefix prompts leave it
+back to back. They spread over replicas (least busy first, ties in turn); each sent attempt has a
+timeout; transient failures retry with backoff.
 API keys come from the environment (or a `SecretStr`), never from a config dump: the client keeps
 the NAME of the variable, and its repr shows neither key nor secret.
 """
@@ -12,12 +14,14 @@ import asyncio
 import logging
 import os
 import random
+import time
 from typing import Any, Literal
 
 from jsonargparse.typing import SecretStr
 
 from autointerp.clients.accounting import Accounting
 from autointerp.clients.base import Message, Response, TokenLogprob
+from autointerp.clients.gate import AdaptiveLimit, Gate, prefix_group
 from autointerp.clients.managed import ManagedClient, Settings
 from autointerp.clients.retry import LLMRequestError, RetryPolicy, TransientError, parse_retry_after, with_retries
 
@@ -43,9 +47,9 @@ def _resolve_key(api_key: str | SecretStr | None, api_key_env: str | None, base_
 class _LoopState:
     """Per-event-loop objects: asyncio primitives and HTTP pools must not cross loops."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, semaphore: asyncio.Semaphore, clients: list[Any]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, gate: Gate, clients: list[Any]) -> None:
         self.loop = loop
-        self.semaphore = semaphore
+        self.gate = gate
         self.clients = clients
         self.in_flight = [0] * len(clients)
 
@@ -68,10 +72,16 @@ class OpenAICompatibleClient(ManagedClient):
         cache: bool = True,
         cache_path: str | None = None,
         accounting: Accounting | None = None,
+        server_slots: int | None = None,
+        adaptive: bool = True,
     ) -> None:
         """model: the served model's name; base_url: one URL or several replicas (default: OpenAI);
         api_key: a key passed in code (prefer api_key_env, the NAME of the variable holding it);
-        max_concurrency: requests in flight at once for the whole run; timeout: seconds per attempt;
+        max_concurrency: requests in flight at once for the whole run (more wait on our side, where no
+        timeout runs); timeout: seconds per sent attempt; server_slots: requests the server(s) work on
+        at once, all replicas together, when known (a managed server): a fixed cap below max_concurrency;
+        adaptive: otherwise back the limit off when the server answers 429/503, times out or slows down,
+        and raise it again as it keeps pace (AIMD, `autointerp.clients.gate.AdaptiveLimit`);
         retry: the retry policy; extra_body: provider-specific request fields; json_schema_as:
         "json_object" sends a json_schema response_format as {"type": "json_object", "schema": ...},
         the form llama-cpp-python's server understands."""
@@ -83,10 +93,15 @@ class OpenAICompatibleClient(ManagedClient):
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if server_slots is not None and server_slots < 1:
+            raise ValueError(f"server_slots must be >= 1 or None, got {server_slots}")
         self.base_urls = urls
         self.api_key_env = api_key_env
         self.max_concurrency = max_concurrency
+        self.server_slots = server_slots
         self.timeout = timeout
+        # learned across event loops; a server whose capacity we know needs no guessing
+        self.adaptive = AdaptiveLimit(max_concurrency) if adaptive and server_slots is None else None
         self.retry = retry if retry is not None else RetryPolicy()
         self.extra_body = dict(extra_body or {})
         if json_schema_as not in ("json_schema", "json_object"):
@@ -116,8 +131,13 @@ class OpenAICompatibleClient(ManagedClient):
                 )
                 for url in self.base_urls
             ]
-            self._state = _LoopState(loop, asyncio.Semaphore(self.max_concurrency), clients)
+            self._state = _LoopState(loop, Gate(self.in_flight_limit, self.adaptive), clients)
         return self._state
+
+    @property
+    def in_flight_limit(self) -> int:
+        """The most requests ever in flight: the server's slots when known, else max_concurrency."""
+        return min(self.max_concurrency, self.server_slots or self.max_concurrency)
 
     def _pick_replica(self, state: _LoopState, avoid: int | None) -> int:
         """Least busy replica, never the one that just failed this call; ties go round-robin."""
@@ -153,23 +173,39 @@ class OpenAICompatibleClient(ManagedClient):
         return fmt
 
     async def _complete(self, messages: list[Message], settings: Settings) -> Response:
-        """One call: attempts with retries, each on the least busy replica under the run's semaphore."""
+        """One call: attempts with retries, each admitted by the run's gate, then sent to the least busy replica."""
         body = self._request(messages, settings)
+        group = prefix_group(messages)
         last: list[int] = []  # the replica of the previous attempt, which a retry avoids
 
         async def attempt(number: int) -> Response:
             state = self._loop_state()
-            async with state.semaphore:
+            await state.gate.acquire(group)  # the wait for a slot: no timeout runs here
+            try:
                 replica = self._pick_replica(state, last[-1] if last else None)
                 last.append(replica)
-                state.in_flight[replica] += 1
-                try:
-                    completion = await _send(state.clients[replica], body)
-                finally:
-                    state.in_flight[replica] -= 1
+                completion = await self._timed_send(state, replica, body, settings.max_tokens)
+            finally:
+                state.gate.release()
             return _parse(completion, settings)
 
         return await with_retries(attempt, self.retry, rng=self._rng, describe=f"{self.model} chat completion")
+
+    async def _timed_send(self, state: _LoopState, replica: int, body: dict[str, Any], kind: int) -> Any:
+        """Send on one replica (the timeout starts now) and tell the adaptive limit how it went."""
+        state.in_flight[replica] += 1
+        start = time.monotonic()
+        try:
+            completion = await _send(state.clients[replica], body)
+        except TransientError as err:
+            if self.adaptive is not None and err.overload:
+                self.adaptive.overloaded()
+            raise
+        finally:
+            state.in_flight[replica] -= 1
+        if self.adaptive is not None:
+            self.adaptive.answered(kind, time.monotonic() - start)
+        return completion
 
     async def close(self) -> None:
         """Close the HTTP pools (when still on their loop) and the response cache."""
@@ -212,9 +248,9 @@ async def _send(client: Any, body: dict[str, Any]) -> Any:
     except openai.APIStatusError as err:
         retry_after = parse_retry_after(err.response.headers)
         if err.status_code == 429:
-            raise TransientError("rate_limit", str(err), retry_after) from err
+            raise TransientError("rate_limit", str(err), retry_after, 429) from err
         if err.status_code >= 500 or err.status_code == 408:
-            raise TransientError("server_error", f"HTTP {err.status_code}: {err}", retry_after) from err
+            raise TransientError("server_error", f"HTTP {err.status_code}: {err}", retry_after, err.status_code) from err
         raise LLMRequestError(f"HTTP {err.status_code}: {err}", status=err.status_code) from err
     except (openai.APIResponseValidationError, ValueError) as err:  # ValueError covers broken JSON
         raise TransientError("malformed", f"unreadable response body: {err}") from err
@@ -253,7 +289,9 @@ def _parse(data: Any, settings: Settings) -> Response:
         raise TransientError("malformed", "response without text content")
     if settings.logprobs and logprobs is None:
         raise LLMRequestError("the server returned no logprobs although logprobs=True was asked")
-    return Response(text=text, logprobs=logprobs, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    model = data.get("model") if isinstance(data.get("model"), str) else None
+    return Response(text=text, logprobs=logprobs, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                    model=model or None)
 
 
 def _logprobs(choice: dict[str, Any]) -> list[TokenLogprob] | None:
@@ -287,10 +325,11 @@ class OpenRouter(OpenAICompatibleClient):
         cache: bool = True,
         cache_path: str | None = None,
         accounting: Accounting | None = None,
+        adaptive: bool = True,
     ) -> None:
         """model: an OpenRouter model id such as "openai/gpt-4o-mini"; other arguments as the base class."""
         super().__init__(
             model, base_url, api_key=api_key, api_key_env=api_key_env, max_concurrency=max_concurrency,
             timeout=timeout, retry=retry, extra_body=extra_body, cache=cache, cache_path=cache_path,
-            accounting=accounting,
+            accounting=accounting, adaptive=adaptive,
         )

@@ -20,11 +20,17 @@ T = TypeVar("T")
 class TransientError(Exception):
     """One failed attempt that is worth repeating (429, 5xx, timeout, refused connection, malformed body)."""
 
-    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
-        """kind: rate_limit | server_error | timeout | connection | malformed."""
+    def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None) -> None:
+        """kind: rate_limit | server_error | timeout | connection | malformed; status: the HTTP status, if any."""
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.retry_after = retry_after
+        self.status = status
+
+    @property
+    def overload(self) -> bool:
+        """True for the failures that say the server has more than it can take: 429, 503, a timeout."""
+        return self.kind in ("rate_limit", "timeout") or self.status == 503
 
 
 class LLMRetryError(LLMError):
