@@ -4,8 +4,8 @@ Requests wait HERE, on our side, where no request timeout runs; only an admitted
 (and only then does its timeout clock start). Two things decide admission:
 
 - the limit: fixed (a managed server's slots) or adaptive (`AdaptiveLimit`, AIMD: halve on a 429,
-  503 or timeout, shrink when replies come back much slower than the fastest seen, grow by one per
-  limit's worth of timely replies);
+  503 or timeout, or when replies come back much slower than the fastest seen, once per wave of
+  requests; grow by one per limit's worth of timely replies);
 - the order: waiting requests are grouped by their prompt's head (every message but the last, and
   the last one's first line: for the scorers, the system prompt and the explanation). A freed slot
   goes to the group that was admitted last while it has waiters, so prompts sharing a prefix reach
@@ -25,6 +25,11 @@ from autointerp.clients.base import Message
 
 logger = logging.getLogger(__name__)
 
+WINDOW = 256
+"""Replies of one kind whose fastest sets the latency floor."""
+SMOOTHING = 0.25
+"""Weight of the newest reply in the moving average of latency (one slow reply is not a trend)."""
+
 
 def prefix_group(messages: list[Message]) -> str:
     """The key of a prompt's shared head: all messages but the last, plus the last one's first line."""
@@ -41,8 +46,9 @@ class AdaptiveLimit:
     """The ceiling (the client's `max_concurrency`)."""
     minimum: int = 1
     """The floor."""
-    slow_factor: float = 3.0
-    """A reply this many times slower than the fastest recent one of its kind counts as overload."""
+    slow_factor: float = 2.0
+    """Replies of one kind coming back this many times slower (smoothed) than the fastest recent one
+    count as overload: the server is queueing what we send."""
     decrease: float = 0.5
     """Multiplier applied to the limit on overload."""
 
@@ -53,35 +59,40 @@ class AdaptiveLimit:
         if self.slow_factor <= 1 or not 0 < self.decrease < 1:
             raise ValueError("AdaptiveLimit needs slow_factor > 1 and 0 < decrease < 1")
         self.value = float(self.maximum)
-        self._fastest: dict[object, float] = {}
-        self._since_decrease = 0
+        self._latencies: dict[object, deque[float]] = {}  # the last WINDOW latencies per kind
+        self._smoothed: dict[object, float] = {}  # their moving average since the last cut
+        self.epoch = 0
+        """How many cuts so far; a request remembers the epoch it was sent in."""
 
     @property
     def limit(self) -> int:
         """Requests allowed in flight now."""
         return max(self.minimum, int(self.value))
 
-    def overloaded(self) -> None:
-        """A 429, a 503 or a timeout: halve (at most once per limit's worth of replies, so one burst
-        of failures from the same wave counts once)."""
-        if self._since_decrease >= self.limit or self._since_decrease < 0:
+    def overloaded(self, epoch: int) -> None:
+        """A 429, a 503 or a timeout of a request sent in `epoch`: cut the limit, unless it was cut
+        since that request left (a whole wave of failures counts once)."""
+        if epoch == self.epoch:
             self._cut()
 
-    def answered(self, kind: object, seconds: float) -> None:
-        """A reply after `seconds`; `kind` groups requests of similar size (their max_tokens)."""
-        fastest = self._fastest.get(kind)
-        # the floor drifts up 1% per reply so one lucky early reply does not pin it for ever
-        self._fastest[kind] = seconds if fastest is None else min(seconds, fastest * 1.01)
-        if fastest is not None and seconds > self.slow_factor * fastest:
-            self.overloaded()
-            return
-        self._since_decrease += 1
+    def answered(self, kind: object, seconds: float, epoch: int) -> None:
+        """A reply after `seconds` to a request sent in `epoch`; `kind` groups requests of similar
+        size (their max_tokens), whose latencies are compared."""
+        recent = self._latencies.setdefault(kind, deque(maxlen=WINDOW))
+        recent.append(seconds)
+        smoothed = self._smoothed.get(kind, seconds)
+        self._smoothed[kind] = smoothed = smoothed + SMOOTHING * (seconds - smoothed)
+        if len(recent) > 1 and smoothed > self.slow_factor * min(recent):
+            if epoch == self.epoch:
+                self._cut()
+            return  # a slow reply never raises the limit
         self.value = min(float(self.maximum), self.value + 1.0 / self.limit)
 
     def _cut(self) -> None:
         before = self.limit
         self.value = max(float(self.minimum), self.value * self.decrease)
-        self._since_decrease = 0
+        self.epoch += 1
+        self._smoothed.clear()  # judged afresh on replies to what is sent from now on
         logger.info("the LLM server is overloaded: in-flight limit %d -> %d", before, self.limit)
 
 
@@ -114,8 +125,10 @@ class Gate:
         try:
             await future
         except asyncio.CancelledError:
-            if not self._discard(group, future):  # admitted just as it was cancelled: pass the slot on
+            if future.done() and not future.cancelled():  # admitted just as it was cancelled: pass the slot on
                 self.release()
+            else:
+                self._discard(group, future)
             raise
 
     def release(self) -> None:
@@ -140,12 +153,10 @@ class Gate:
             self._admit(group)
             future.set_result(None)
 
-    def _discard(self, group: str, future: asyncio.Future) -> bool:
-        """Remove a cancelled waiter; False when it had already been admitted."""
+    def _discard(self, group: str, future: asyncio.Future) -> None:
+        """Remove a cancelled waiter (if `_wake` has not dropped it already)."""
         waiters = self._groups.get(group)
-        if waiters is None or future not in waiters:
-            return False
-        waiters.remove(future)
-        if not waiters:
-            del self._groups[group]
-        return True
+        if waiters is not None and future in waiters:
+            waiters.remove(future)
+            if not waiters:
+                del self._groups[group]

@@ -194,17 +194,17 @@ class OpenAICompatibleClient(ManagedClient):
     async def _timed_send(self, state: _LoopState, replica: int, body: dict[str, Any], kind: int) -> Any:
         """Send on one replica (the timeout starts now) and tell the adaptive limit how it went."""
         state.in_flight[replica] += 1
-        start = time.monotonic()
+        start, epoch = time.monotonic(), self.adaptive.epoch if self.adaptive is not None else 0
         try:
             completion = await _send(state.clients[replica], body)
         except TransientError as err:
             if self.adaptive is not None and err.overload:
-                self.adaptive.overloaded()
+                self.adaptive.overloaded(epoch)
             raise
         finally:
             state.in_flight[replica] -= 1
         if self.adaptive is not None:
-            self.adaptive.answered(kind, time.monotonic() - start)
+            self.adaptive.answered(kind, time.monotonic() - start, epoch)
         return completion
 
     async def close(self) -> None:

@@ -7,6 +7,10 @@ client under test. The last user message picks the behaviour:
     "<fault>x<n> ..."    fail the first n attempts with <fault>, then answer; <fault> is one of
                          429 (Retry-After: 0.2), 500, hang (never answers), malformed (broken JSON),
                          nochoices (JSON without choices), 400 (a rejection, not retried)
+Setting `capacity` to n makes it work on at most n requests at once, the rest waiting in its own
+queue (as llama_cpp.server does with one); `reject_over` > 0 answers 429 to a request arriving while
+that many are already in flight (a rate-limited API); `reported_model` is the model its replies name.
+`reset()` clears all three.
 """
 
 from __future__ import annotations
@@ -55,6 +59,16 @@ class FaultServer:
         self.max_in_flight = 0
         self.arrivals: dict[str, list[float]] = defaultdict(list)
         self.bodies: list[dict] = []
+        self.in_flight_seen: list[int] = []
+        """Requests in flight (this one included) at each arrival."""
+        self.capacity: int | None = None
+        self.reject_over = 0
+        self.rejected = 0
+        self.reported_model: str | None = None
+        """The `model` its replies name (default: the requested one)."""
+        self.order: list[str] = []
+        """Prompts in the order the server started working on them."""
+        self._slots: asyncio.Semaphore | None = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -63,10 +77,21 @@ class FaultServer:
         prompt = body["messages"][-1]["content"]
         self.arrivals[prompt].append(time.monotonic())
         attempt = len(self.arrivals[prompt])
+        if self.reject_over and self.in_flight >= self.reject_over:
+            self.rejected += 1
+            return web.json_response({"error": {"message": "over capacity"}}, status=429, headers={"Retry-After": "0.05"})
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.in_flight_seen.append(self.in_flight)
         try:
-            return await self._answer(body, prompt, attempt)
+            if self.capacity is None:
+                self.order.append(prompt)
+                return await self._answer(body, prompt, attempt)
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.capacity)
+            async with self._slots:
+                self.order.append(prompt)
+                return await self._answer(body, prompt, attempt)
         finally:
             self.in_flight -= 1
 
@@ -90,6 +115,7 @@ class FaultServer:
             await asyncio.sleep(float(delay.group(1)))
         text = f"echo {prompt}"
         data = completion(text, len(prompt.split()), bool(body.get("logprobs")), int(body.get("top_logprobs") or 0))
+        data["model"] = self.reported_model or body.get("model", "fake")
         return web.json_response(data)
 
     def start(self) -> None:
