@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import asyncio
+import functools
+import hashlib
 import os
 import signal
 import socket
@@ -42,6 +44,12 @@ def free_port() -> int:
 class LlamaCppServer:
     """A `python -m llama_cpp.server` child process; `start()` returns once it answers /v1/models."""
 
+    slots = 1
+    """Requests it works on at once. llama_cpp.server holds one lock around each completion, so a
+    second request waits inside the server with its client's timeout running (measured with 0.3.36:
+    2 and 4 concurrent requests take 1.8x and 3.6x one request's time, in a staircase of latencies;
+    benchmarks/llm_stage.py). Clients keep no more than this in flight."""
+
     def __init__(
         self,
         gguf: str | Path,
@@ -52,9 +60,11 @@ class LlamaCppServer:
         n_threads: int | None = None,
         startup_timeout: float = 120.0,
         log_path: str | Path | None = None,
+        verbose: bool = False,
     ) -> None:
         """gguf: the model file; model: the name clients send (default: the file's stem);
-        port: default a free one; n_threads: default all cores; startup_timeout: seconds to wait."""
+        port: default a free one; n_threads: default all cores; startup_timeout: seconds to wait;
+        verbose: llama.cpp logs each request's timings (prompt tokens actually evaluated) to the log."""
         self.gguf = Path(gguf)
         if not self.gguf.is_file():
             raise FileNotFoundError(f"gguf: no such file {self.gguf}")
@@ -65,6 +75,7 @@ class LlamaCppServer:
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self.startup_timeout = startup_timeout
+        self.verbose = verbose
         self._own_log = log_path is None  # a log we created is removed after a clean stop
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="llamacpp-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
@@ -79,8 +90,17 @@ class LlamaCppServer:
         return [
             sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--model_alias", self.model,
             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads), "--verbose", "False",
+            "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads), "--verbose", str(self.verbose),
         ]
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """The served file's SHA-256 (0.1 s for the embedded 98 MB GGUF), which names the exact weights."""
+        digest = hashlib.sha256()
+        with open(self.gguf, "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        return digest.hexdigest()
 
     def start(self) -> LlamaCppServer:
         """Launch the process and wait until it serves; raise RuntimeError with its log tail if it dies."""

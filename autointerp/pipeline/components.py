@@ -52,16 +52,20 @@ def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, A
     return {name: construct(scorer_class(name), **settings) for name in config.scorers}
 
 
-def build_client(config: InterpretConfig, run_dir: Path, accounting: Any, base_url: str | None = None) -> Any:
-    """The one LLM client of the run, with its response cache in the run folder."""
+def build_client(config: InterpretConfig, run_dir: Path, accounting: Any, base_url: str | None = None, *,
+                 model: str | None = None, server_slots: int | None = None) -> Any:
+    """The one LLM client of the run, with its response cache in the run folder; model: the served
+    name (default `explainer_model`); server_slots: a managed server's slots, the cap on requests in flight."""
     from autointerp.clients import make_client
 
     extra = offline_settings(config) if config.explainer_provider == "offline" else {}
     if config.explainer_provider == "llamacpp":  # its default repeat penalty makes temperature 0 non-greedy
         extra["extra_body"] = {"repeat_penalty": 1.0}
+    if server_slots is not None:
+        extra["server_slots"] = server_slots
     client = make_client(
         config.explainer_provider,
-        config.explainer_model,
+        model or config.explainer_model,
         base_url=base_url or config.explainer_base_url,
         max_concurrency=config.max_concurrency,
         cache=config.llm_cache,

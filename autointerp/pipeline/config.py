@@ -11,6 +11,8 @@ OVERWRITE_STAGES = ("cache", "neighbours", "explanations", "scores")
 """What `overwrite` may name: each one redoes that stage (and what depends on it)."""
 
 PROVIDERS = ("offline", "openrouter", "openai", "vllm", "llamacpp")
+DEFAULT_EXPLAINER_MODEL = "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"
+"""The spec's default explainer; with `serve_gguf` and this default, the served file's name is on record."""
 
 
 def _default_scorers() -> list[str]:
@@ -23,8 +25,9 @@ class InterpretConfig:
 
     enabled: bool = True
     """Run the interpret stage after predict; `--interpret false` stops after the cache."""
-    explainer_model: str = "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"
-    """Model that writes explanations and answers the scorers' prompts."""
+    explainer_model: str = DEFAULT_EXPLAINER_MODEL
+    """Model that writes explanations and answers the scorers' prompts (with `serve_gguf`, left at
+    its default, the served file's name)."""
     explainer_provider: str = "offline"
     """How the explainer model runs: `offline` (in-process), `openrouter`, `openai`, `vllm`, `llamacpp`."""
     explainer_base_url: str | None = None

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from autointerp.latents.format import CacheReader
 from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
+from autointerp.pipeline.served import Served, model_on_record, serve
 from autointerp.pipeline.stage import InterpretStage, ServerDiedError, StageState, check_failures, failure_kinds
 from autointerp.pipeline.summary import build_summary, write_summary
 
@@ -54,28 +53,31 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
         CacheReader(_reference_dir(paths, config.reference_run) / "latents")  # fails before any LLM call
     write_run_config(paths, run_config)
     _fill_parts(parts, config, reader, paths)
-    with _served_model(config) as (base_url, server):
+    with serve(config) as served:
         if parts.client is None:
-            parts.client = components.build_client(config, paths.root, parts.accounting, base_url)
-        return _interpret(paths, config, reader, run_config, parts, server)
+            parts.client = components.build_client(config, paths.root, parts.accounting, served.base_url,
+                                                    model=served.model, server_slots=served.slots)
+        return _interpret(paths, config, reader, run_config, parts, served)
 
 
-def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts, server=None) -> dict[str, Any]:
+def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts, served: Served) -> dict[str, Any]:
     stage = InterpretStage(
         paths.root, config, builder=parts.builder, client=parts.client, explainer=parts.explainer,
         scorers=parts.scorers, accounting=parts.accounting, output_tokens=parts.output_tokens,
     )
     latents = stage.select()
-    logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, config.explainer_model)
+    logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, getattr(parts.client, "model", served.model))
     start = time.perf_counter()
     try:
-        state, server_died = asyncio.run(_run_and_close(stage, latents, parts.client, server))
+        state, server_died = asyncio.run(_run_and_close(stage, latents, parts.client, served.server))
     finally:
         wall = time.perf_counter() - start
     if state.not_started:
         logger.warning("the LLM budget is spent: %d latents were not started (rerun with a larger budget to finish)",
                        state.not_started)
-    summary = _summarize(paths, config, reader, latents, state, parts, wall)
+    summary = _summarize(paths, config, reader, latents, state, parts, wall, model_on_record(served, parts.accounting))
+    logger.info("interpret stage took %.1f s; the model on record: %s (%d LLM calls)", wall, summary["explainer_model"],
+                summary["usage_total"].get("calls", 0))
     if server_died:
         summary["server_died"] = server_died
     _finish(paths, config, summary, run_config, parts)
@@ -106,20 +108,6 @@ async def _run_and_close(stage: InterpretStage, latents: list, client: Any, serv
         await client.close()
 
 
-@contextlib.contextmanager
-def _served_model(config: InterpretConfig) -> Iterator[tuple[Any, Any]]:
-    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration and yield (its base URL, the server);
-    without one, (the configured URL, None)."""
-    if not config.serve_gguf:
-        yield config.explainer_base_url, None
-        return
-    from autointerp.clients.llamacpp_server import LlamaCppServer, embedded_gguf_path
-
-    gguf = embedded_gguf_path() if config.serve_gguf == "embedded" else Path(config.serve_gguf)
-    with LlamaCppServer(gguf, model=config.explainer_model, n_ctx=config.explainer_model_max_len) as server:
-        yield server.base_url, server
-
-
 def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, paths: RunPaths) -> None:
     """Build what the caller did not pass (but the client); bad names fail here, before any server starts."""
     if parts.tokenizer is None and parts.builder is None:
@@ -139,7 +127,7 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
         parts.accounting = getattr(parts.client, "accounting", None) or components.build_accounting(config)
 
 
-def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float) -> dict[str, Any]:
+def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float, model: dict[str, Any]) -> dict[str, Any]:
     from autointerp.pipeline.specialization import cache_statistics
 
     # A skipped latent has no files, so every invocation builds it again and finds it skipped again.
@@ -150,7 +138,7 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
         "name": paths.root.name,
         "model": manifest.get("model"),
         "sparse_model": manifest.get("sparse_model"),
-        "explainer_model": config.explainer_model,
+        **model,
         "explainer": components.resolve_explainer_name(config),
     }
     timing = {**parts.extra_timing, "interpret": wall, **{f"busy/{k}": v for k, v in state.busy_s.items()}}

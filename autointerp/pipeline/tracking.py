@@ -74,6 +74,9 @@ def tags(summary: dict[str, Any]) -> dict[str, str]:
     """Tags that line runs up in MLflow's compare view."""
     keys = ("name", "model", "sparse_model", "explainer_model")
     out = {f"autointerp.{k}": str(summary.get(k, "")) for k in keys}
+    for key in ("explainer_model_sha256", "explainer_model_requested"):  # only when there is one
+        if summary.get(key):
+            out[f"autointerp.{key}"] = str(summary[key])
     out["autointerp.scorers"] = ",".join(summary.get("scorers", []))
     out["autointerp.hookpoints"] = ",".join(summary.get("hookpoints", []))
     return out

@@ -1,0 +1,78 @@
+"""The LLM server of a run and the model on record: the model that answered, not a flag's default.
+
+With `serve_gguf` the stage starts llama_cpp.server itself, so it knows the served file (its name
+and SHA-256) and how many requests the server works on at once (its slots). With a URL, the model
+on record is the one the server's replies name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autointerp.pipeline.config import DEFAULT_EXPLAINER_MODEL, InterpretConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Served:
+    """Where the stage's requests go and what is known about the server behind it."""
+
+    base_url: str | None
+    model: str
+    """The name clients send and the summary records (before the replies are read)."""
+    server: Any = None
+    """The managed `LlamaCppServer`, or None for a URL (or an offline model)."""
+
+    @property
+    def slots(self) -> int | None:
+        """Requests the server works on at once, when known (a managed server)."""
+        return getattr(self.server, "slots", None)
+
+    @property
+    def sha256(self) -> str | None:
+        """The served file's hash, when the stage serves one."""
+        return getattr(self.server, "sha256", None)
+
+
+def served_name(config: InterpretConfig, gguf: Path) -> str:
+    """The user's `explainer_model` when they named one, else the served file's name."""
+    return config.explainer_model if config.explainer_model != DEFAULT_EXPLAINER_MODEL else gguf.name
+
+
+@contextlib.contextmanager
+def serve(config: InterpretConfig) -> Iterator[Served]:
+    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration; without one, the configured URL and model."""
+    if not config.serve_gguf:
+        yield Served(config.explainer_base_url, config.explainer_model)
+        return
+    from autointerp.clients.llamacpp_server import LlamaCppServer, embedded_gguf_path
+
+    gguf = embedded_gguf_path() if config.serve_gguf == "embedded" else Path(config.serve_gguf)
+    name = served_name(config, gguf)
+    with LlamaCppServer(gguf, model=name, n_ctx=config.explainer_model_max_len) as server:
+        logger.info("serving %s (sha256 %s) at %s, %d request(s) at a time", name, server.sha256[:12],
+                    server.base_url, server.slots)
+        yield Served(server.base_url, name, server)
+
+
+def model_on_record(served: Served, accounting: Any) -> dict[str, Any]:
+    """The summary's model fields: the served file (and hash), else the model the replies named
+    (most calls), keeping the requested name beside it when they differ."""
+    record: dict[str, Any] = {"explainer_model": served.model}
+    if served.sha256:
+        record["explainer_model_sha256"] = served.sha256
+        return record
+    answered = getattr(accounting, "answered_by", None)
+    if answered:
+        model = answered.most_common(1)[0][0]
+        if model != served.model:
+            record.update(explainer_model=model, explainer_model_requested=served.model)
+        if len(answered) > 1:
+            record["explainer_models_answered"] = dict(answered)
+    return record
