@@ -12,6 +12,7 @@ import asyncio
 import functools
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -167,6 +168,29 @@ class LlamaCppServer:
     def __exit__(self, *exc: object) -> None:
         """Stop on leaving it."""
         self.stop()
+
+
+_PROMPT_EVAL = re.compile(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
+_EVAL = re.compile(r"(?<!prompt )eval time =\s*([\d.]+) ms /\s*(\d+) runs")
+
+
+def server_timings(log_path: str | Path) -> dict[str, float]:
+    """What a verbose llama.cpp server logged about its requests: prompt tokens it actually evaluated
+    (a prefix reused from the previous request is not evaluated again) and seconds spent on them,
+    tokens generated and seconds spent generating, summed over the log; {} when it logged none."""
+    try:
+        text = Path(log_path).read_text(errors="replace")
+    except OSError:
+        return {}
+    prompt = [(float(ms), int(n)) for ms, n in _PROMPT_EVAL.findall(text)]
+    decode = [(float(ms), int(n)) for ms, n in _EVAL.findall(text)]
+    if not prompt:
+        return {}
+    return {
+        "requests": len(prompt),
+        "prompt_tokens_evaluated": sum(n for _, n in prompt), "prompt_eval_s": sum(ms for ms, _ in prompt) / 1000,
+        "tokens_generated": sum(n for _, n in decode), "generation_s": sum(ms for ms, _ in decode) / 1000,
+    }
 
 
 class ServerExitedError(RuntimeError):

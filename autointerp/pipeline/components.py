@@ -39,17 +39,35 @@ def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, A
     """{name: Scorer} for every configured scorer; an unknown name fails here, before any work."""
     from autointerp.scorers import scorer_class
 
+    per_prompt = examples_per_prompt_that_fit(config)
     settings = {
         "tokenizer": tokenizer,
-        "n_examples_per_prompt": config.num_examples_per_scorer_prompt,
-        "num_examples_per_scorer_prompt": config.num_examples_per_scorer_prompt,
-        "batch_size": config.num_examples_per_scorer_prompt,
+        "n_examples_per_prompt": per_prompt,
+        "num_examples_per_scorer_prompt": per_prompt,
+        "batch_size": per_prompt,
         "log_probs": config.log_probs,
         "log_prob": config.log_probs,
         "seed": config.seed,
         "structured": config.structured,
     }
     return {name: construct(scorer_class(name), **settings) for name in config.scorers}
+
+
+PROMPT_OVERHEAD_TOKENS = 512
+"""Room a scorer prompt needs besides its excerpts: system prompt, instructions, explanation, reply."""
+
+
+def examples_per_prompt_that_fit(config: InterpretConfig) -> int:
+    """`num_examples_per_scorer_prompt`, lowered (with a warning) until a scorer prompt fits the
+    explainer's context: each excerpt costs up to twice `example_ctx_len` tokens (marks included)."""
+    wanted = config.num_examples_per_scorer_prompt
+    per_example = 2 * config.examples.example_ctx_len + 8
+    fits = max(1, (config.explainer_model_max_len - PROMPT_OVERHEAD_TOKENS) // per_example)
+    if wanted <= fits:
+        return wanted
+    logger.warning("num_examples_per_scorer_prompt=%d does not fit explainer_model_max_len=%d with example_ctx_len=%d: "
+                   "using %d", wanted, config.explainer_model_max_len, config.examples.example_ctx_len, fits)
+    return fits
 
 
 def build_client(config: InterpretConfig, run_dir: Path, accounting: Any, base_url: str | None = None, *,

@@ -13,7 +13,7 @@ from autointerp.latents.format import CacheReader
 from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
-from autointerp.pipeline.served import Served, model_on_record, serve
+from autointerp.pipeline.served import Served, model_on_record, serve, server_work
 from autointerp.pipeline.stage import InterpretStage, ServerDiedError, StageState, check_failures, failure_kinds
 from autointerp.pipeline.summary import build_summary, write_summary
 
@@ -53,7 +53,7 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
         CacheReader(_reference_dir(paths, config.reference_run) / "latents")  # fails before any LLM call
     write_run_config(paths, run_config)
     _fill_parts(parts, config, reader, paths)
-    with serve(config) as served:
+    with serve(config, paths.root) as served:
         if parts.client is None:
             parts.client = components.build_client(config, paths.root, parts.accounting, served.base_url,
                                                     model=served.model, server_slots=served.slots)
@@ -76,6 +76,8 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
         logger.warning("the LLM budget is spent: %d latents were not started (rerun with a larger budget to finish)",
                        state.not_started)
     summary = _summarize(paths, config, reader, latents, state, parts, wall, model_on_record(served, parts.accounting))
+    if work := server_work(served):
+        summary["llm_server"] = work
     logger.info("interpret stage took %.1f s; the model on record: %s (%d LLM calls)", wall, summary["explainer_model"],
                 summary["usage_total"].get("calls", 0))
     if server_died:

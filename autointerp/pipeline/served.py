@@ -45,9 +45,14 @@ def served_name(config: InterpretConfig, gguf: Path) -> str:
     return config.explainer_model if config.explainer_model != DEFAULT_EXPLAINER_MODEL else gguf.name
 
 
+SERVER_LOG = "llamacpp.log"
+"""The managed server's log in the run folder (this invocation's; it holds each request's timings)."""
+
+
 @contextlib.contextmanager
-def serve(config: InterpretConfig) -> Iterator[Served]:
-    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration; without one, the configured URL and model."""
+def serve(config: InterpretConfig, run_dir: Path) -> Iterator[Served]:
+    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration, logging to the run folder; without
+    one, the configured URL and model."""
     if not config.serve_gguf:
         yield Served(config.explainer_base_url, config.explainer_model)
         return
@@ -55,10 +60,21 @@ def serve(config: InterpretConfig) -> Iterator[Served]:
 
     gguf = embedded_gguf_path() if config.serve_gguf == "embedded" else Path(config.serve_gguf)
     name = served_name(config, gguf)
-    with LlamaCppServer(gguf, model=name, n_ctx=config.explainer_model_max_len) as server:
+    with LlamaCppServer(gguf, model=name, n_ctx=config.explainer_model_max_len, log_path=Path(run_dir) / SERVER_LOG,
+                        verbose=True) as server:
         logger.info("serving %s (sha256 %s) at %s, %d request(s) at a time", name, server.sha256[:12],
                     server.base_url, server.slots)
         yield Served(server.base_url, name, server)
+
+
+def server_work(served: Served) -> dict[str, float]:
+    """The managed server's own account of the invocation's work (prompt tokens it evaluated, seconds
+    of prefill and generation); {} for a URL."""
+    if served.server is None:
+        return {}
+    from autointerp.clients.llamacpp_server import server_timings
+
+    return server_timings(served.server.log_path)
 
 
 def model_on_record(served: Served, accounting: Any) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
     out.update(flatten(summary.get("usage_total", {}), "usage_total", "/"))
     out.update(flatten(summary.get("timing_s", {}), "timing_s", "/"))
     out.update(flatten(summary.get("cache", {}), "cache", "/"))
+    out.update(flatten(summary.get("llm_server", {}), "llm_server", "/"))
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 

@@ -59,3 +59,16 @@ def test_the_offline_explainer_gets_its_context_length_and_device():
     assert settings["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     client = components.build_client(InterpretConfig(explainer_model="embedded:SmolLM2-135M-Instruct"), Path("."), None)
     assert type(client).__name__ == "OfflineClient" and client.model == "embedded:SmolLM2-135M-Instruct"
+
+
+def test_examples_per_prompt_shrinks_to_fit_the_context():
+    from autointerp.examples.config import ExamplesConfig
+    from autointerp.pipeline.components import PROMPT_OVERHEAD_TOKENS, examples_per_prompt_that_fit
+
+    roomy = InterpretConfig(num_examples_per_scorer_prompt=5, explainer_model_max_len=4096)
+    assert examples_per_prompt_that_fit(roomy) == 5
+    # 64-token excerpts cost up to 2 * 64 + 8 = 136 tokens each; 1024 - 512 leaves room for 3 of them
+    tight = InterpretConfig(num_examples_per_scorer_prompt=10, explainer_model_max_len=1024,
+                            examples=ExamplesConfig(example_ctx_len=64))
+    assert examples_per_prompt_that_fit(tight) == (1024 - PROMPT_OVERHEAD_TOKENS) // 136 == 3
+    assert components.build_scorers(tight)["detection"].n_examples_per_prompt == 3

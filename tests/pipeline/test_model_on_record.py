@@ -70,6 +70,10 @@ def test_served_gguf_is_the_model_on_record(tmp_path, caplog):
     assert tags["autointerp.explainer_model"] == gguf.name and tags["autointerp.explainer_model_sha256"] == digest
     messages = [r.getMessage() for r in caplog.records]
     assert any(gguf.name in m and "interpreting" in m for m in messages)
+    # the server's own account, from its log in the run folder: one entry per request it answered
+    work = summary["llm_server"]
+    assert (run_dir / "llamacpp.log").is_file() and work["requests"] == summary["usage_total"]["calls"]
+    assert 0 < work["prompt_tokens_evaluated"] <= summary["usage_total"]["prompt_tokens"]
     assert not [m for m in messages if DEFAULT_EXPLAINER_MODEL in m]
 
 

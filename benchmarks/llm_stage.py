@@ -1,0 +1,115 @@
+"""The LLM stage against its server's limit: the README's local flat example, timed from an empty folder.
+
+    .venv/bin/python benchmarks/llm_stage.py [--src DIR] [--workdir DIR]
+
+Runs `python -m autointerp embedded:SmolLM2-135M-Instruct ... --serve_gguf embedded --structured
+--name local` (the README's second flat example) in an empty folder, with the autointerp source at
+`--src` (default this checkout; pass an export of an older commit to time the code before a change).
+The managed llama.cpp server runs verbose, so its log holds its own timings of every request: the
+prompt tokens it actually evaluated (a prefix reused from the previous request is not evaluated
+again) and the seconds it spent evaluating them, the tokens it generated and the seconds spent
+generating. From them:
+
+    prefill rate = evaluated prompt tokens / prefill seconds, decode rate = generated tokens / decode seconds
+    limit        = evaluated prompt tokens / prefill rate + generated tokens / decode rate
+    efficiency   = limit / the interpret stage's wall time      (goal >= 0.9)
+
+(the issue's formula, with the rates of the same server measured during the same run: on a machine
+shared with other work a separate calibration would measure another load). It also prints the
+prompt tokens sent (the usage the server reports) beside those it evaluated, the timed-out or
+retried requests (from the run's log) and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README_EXAMPLE = [
+    "embedded:SmolLM2-135M-Instruct", "autointerp/assets/smollm2-135m-instruct-topk", "--hookpoints", "layers.15",
+    "--dataset_repo", "embedded:gensim", "--dataset_split", "train[90%:]", "--n_tokens", "100000",
+    "--max_latents", "10", "--min_examples", "20", "--explainer_provider", "llamacpp", "--serve_gguf", "embedded",
+    "--structured", "--name", "local",
+]
+
+# Run inside the child: keep the managed server verbose and its log, whatever the code under test does
+# (older code ran it quiet and deleted the log on stop). Only the server's logging is touched.
+SHIM = """
+import os, runpy, shutil, sys
+from autointerp.clients import llamacpp_server as m
+_command, _stop = m.LlamaCppServer.command, m.LlamaCppServer.stop
+def command(self):
+    line = _command(self)
+    line[line.index("--verbose") + 1] = "True"
+    return line
+def stop(self):
+    if self.process is not None and self.log_path.exists():
+        shutil.copy(self.log_path, os.environ["BENCH_SERVER_LOG"])
+    _stop(self)
+m.LlamaCppServer.command, m.LlamaCppServer.stop = command, stop
+sys.argv = ["autointerp", *sys.argv[1:]]
+runpy.run_module("autointerp", run_name="__main__", alter_sys=True)
+"""
+
+
+def run_example(src: Path, workdir: Path) -> dict:
+    """Run the README example in `workdir` (empty) with the code at `src`; return the figures."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    assert not any(workdir.iterdir()), f"{workdir} is not empty"
+    (workdir / "autointerp").symlink_to(src / "autointerp")  # the example names the shipped SAE by a relative path
+    server_log = workdir / "server-timings.log"
+    env = os.environ | {"PYTHONPATH": str(src), "BENCH_SERVER_LOG": str(server_log), "PYTHONUNBUFFERED": "1",
+                        "XDG_CACHE_HOME": str(workdir / "user-cache")}  # a new user's empty caches
+    load_before = os.getloadavg()
+    start = time.perf_counter()
+    with open(workdir / "run.log", "wb") as log:
+        proc = subprocess.run([sys.executable, "-c", SHIM, *README_EXAMPLE], cwd=workdir, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    total = time.perf_counter() - start
+    summary = json.loads(next(workdir.rglob("local/summary.json")).read_text())
+    return {"returncode": proc.returncode, "total_s": total, "load_before": load_before, "load_after": os.getloadavg(),
+            **figures(summary, server_log, (workdir / "run.log").read_text(errors="replace"))}
+
+
+def figures(summary: dict, server_log: Path, run_log: str) -> dict:
+    """The efficiency figure and what goes into it."""
+    sys.path.insert(0, str(ROOT))
+    from autointerp.clients.llamacpp_server import server_timings
+
+    work = server_timings(server_log)
+    usage = summary["usage_total"]
+    prefill_rate = work["prompt_tokens_evaluated"] / work["prompt_eval_s"]
+    decode_rate = work["tokens_generated"] / work["generation_s"]
+    limit = work["prompt_tokens_evaluated"] / prefill_rate + work["tokens_generated"] / decode_rate
+    wall = summary["timing_s"]["interpret"]
+    return {
+        "interpret_s": wall, "predict_s": summary["timing_s"].get("predict"), "calls": usage["calls"],
+        "prompt_tokens_sent": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],
+        "server": work, "prefill_tok_s": prefill_rate, "decode_tok_s": decode_rate, "limit_s": limit,
+        "efficiency": limit / wall, "retries": len(re.findall(r"attempt \d+ failed", run_log)),
+        "timeouts": len(re.findall(r"attempt \d+ failed \(timeout", run_log)),
+        "explainer_model": summary.get("explainer_model"), "counts": summary.get("counts"),
+    }
+
+
+def main() -> None:
+    """Run once and print the figures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--src", type=Path, default=ROOT, help="the autointerp checkout to time")
+    parser.add_argument("--workdir", type=Path, help="an empty folder to run in (default: a new temporary one)")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="llm-stage-"))
+    result = run_example(args.src.resolve(), workdir)
+    print(json.dumps({"src": str(args.src), "workdir": str(workdir), **result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
