@@ -1,6 +1,7 @@
 """The LLM stage against its server's limit: the README's local flat example, timed from an empty folder.
 
     .venv/bin/python benchmarks/llm_stage.py [--src DIR] [--workdir DIR]
+    .venv/bin/python benchmarks/llm_stage.py --interpret_only RUN_DIR --latents 0 [--src DIR]
 
 Runs `python -m autointerp embedded:SmolLM2-135M-Instruct ... --serve_gguf embedded --structured
 --name local` (the README's second flat example) in an empty folder, with the autointerp source at
@@ -79,6 +80,31 @@ def run_example(src: Path, workdir: Path) -> dict:
             **figures(summary, server_log, (workdir / "run.log").read_text(errors="replace"))}
 
 
+def run_interpret(src: Path, workdir: Path, cache_run: Path, latents: list[int]) -> dict:
+    """The interpret stage alone, on a copy of a finished run's cache, with that run's interpret
+    settings (the flat example's) for the given latents only: the same work for any two commits."""
+    import shutil
+
+    run_dir = workdir / "results" / "stage"
+    run_dir.mkdir(parents=True)
+    for part in ("latents", "tokenizer"):
+        shutil.copytree(cache_run / part, run_dir / part)
+    interpret = json.loads((cache_run / "run_config.json").read_text())["interpret"]
+    interpret.update(latents={"layers.15": latents}, max_latents=None, mlflow=False, report=False)
+    (workdir / "stage.yaml").write_text(json.dumps({"interpret": interpret}))
+    command = ["interpret", "--config", str(workdir / "stage.yaml"), "--name", "stage", "--results_dir",
+               str(workdir / "results")]
+    server_log = workdir / "server-timings.log"
+    env = os.environ | {"PYTHONPATH": str(src), "BENCH_SERVER_LOG": str(server_log), "PYTHONUNBUFFERED": "1"}
+    load_before = os.getloadavg()
+    with open(workdir / "run.log", "wb") as log:
+        proc = subprocess.run([sys.executable, "-c", SHIM, *command], cwd=workdir, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return {"returncode": proc.returncode, "load_before": load_before, "load_after": os.getloadavg(),
+            **figures(summary, server_log, (workdir / "run.log").read_text(errors="replace"))}
+
+
 def figures(summary: dict, server_log: Path, run_log: str) -> dict:
     """The efficiency figure and what goes into it."""
     sys.path.insert(0, str(ROOT))
@@ -105,9 +131,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--src", type=Path, default=ROOT, help="the autointerp checkout to time")
     parser.add_argument("--workdir", type=Path, help="an empty folder to run in (default: a new temporary one)")
+    parser.add_argument("--interpret_only", type=Path, metavar="RUN_DIR",
+                        help="time only the interpret stage on a copy of this finished run's cache and settings")
+    parser.add_argument("--latents", type=int, nargs="+", default=[0], help="latents of layers.15 (--interpret_only)")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="llm-stage-"))
-    result = run_example(args.src.resolve(), workdir)
+    if args.interpret_only:
+        workdir.mkdir(parents=True, exist_ok=True)
+        result = run_interpret(args.src.resolve(), workdir, args.interpret_only.resolve(), args.latents)
+    else:
+        result = run_example(args.src.resolve(), workdir)
     print(json.dumps({"src": str(args.src), "workdir": str(workdir), **result}, indent=1))
 
 
