@@ -12,8 +12,9 @@ again) and the seconds it spent evaluating them, the tokens it generated and the
 generating. From them:
 
     prefill rate = evaluated prompt tokens / prefill seconds, decode rate = generated tokens / decode seconds
-    limit        = evaluated prompt tokens / prefill rate + generated tokens / decode rate
+    limit        = evaluated prompt tokens / prefill rate + completion tokens answered / decode rate
     efficiency   = limit / the interpret stage's wall time      (goal >= 0.9)
+    server busy  = (prefill seconds + decode seconds) / wall    (includes work for abandoned requests)
 
 (the issue's formula, with the rates of the same server measured during the same run: on a machine
 shared with other work a separate calibration would measure another load). It also prints the
@@ -114,13 +115,16 @@ def figures(summary: dict, server_log: Path, run_log: str) -> dict:
     usage = summary["usage_total"]
     prefill_rate = work["prompt_tokens_evaluated"] / work["prompt_eval_s"]
     decode_rate = work["tokens_generated"] / work["generation_s"]
-    limit = work["prompt_tokens_evaluated"] / prefill_rate + work["tokens_generated"] / decode_rate
+    # the formula: prompt tokens the server evaluated, and the completion tokens of the answers
+    # the stage got (not those generated for requests that had already timed out on our side)
+    limit = work["prompt_tokens_evaluated"] / prefill_rate + usage["completion_tokens"] / decode_rate
     wall = summary["timing_s"]["interpret"]
     return {
         "interpret_s": wall, "predict_s": summary["timing_s"].get("predict"), "calls": usage["calls"],
         "prompt_tokens_sent": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],
         "server": work, "prefill_tok_s": prefill_rate, "decode_tok_s": decode_rate, "limit_s": limit,
-        "efficiency": limit / wall, "retries": len(re.findall(r"attempt \d+ failed", run_log)),
+        "efficiency": limit / wall, "server_busy": (work["prompt_eval_s"] + work["generation_s"]) / wall,
+        "abandoned_requests_served": work["requests"] - usage["calls"], "retries": len(re.findall(r"attempt \d+ failed", run_log)),
         "timeouts": len(re.findall(r"attempt \d+ failed \(timeout", run_log)),
         "explainer_model": summary.get("explainer_model"), "counts": summary.get("counts"),
     }

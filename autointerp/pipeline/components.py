@@ -71,9 +71,10 @@ def examples_per_prompt_that_fit(config: InterpretConfig) -> int:
 
 
 def build_client(config: InterpretConfig, run_dir: Path, accounting: Any, base_url: str | None = None, *,
-                 model: str | None = None, server_slots: int | None = None) -> Any:
+                 model: str | None = None, server_slots: int | None = None, timeout: float | None = None) -> Any:
     """The one LLM client of the run, with its response cache in the run folder; model: the served
-    name (default `explainer_model`); server_slots: a managed server's slots, the cap on requests in flight."""
+    name (default `explainer_model`); server_slots: a managed server's slots, the cap on requests in
+    flight; timeout: seconds per request (default the client's)."""
     from autointerp.clients import make_client
 
     extra = offline_settings(config) if config.explainer_provider == "offline" else {}
@@ -81,6 +82,8 @@ def build_client(config: InterpretConfig, run_dir: Path, accounting: Any, base_u
         extra["extra_body"] = {"repeat_penalty": 1.0}
     if server_slots is not None:
         extra["server_slots"] = server_slots
+    if timeout is not None:
+        extra["timeout"] = timeout
     client = make_client(
         config.explainer_provider,
         model or config.explainer_model,

@@ -56,7 +56,8 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
     with serve(config, paths.root) as served:
         if parts.client is None:
             parts.client = components.build_client(config, paths.root, parts.accounting, served.base_url,
-                                                    model=served.model, server_slots=served.slots)
+                                                    model=served.model, server_slots=served.slots,
+                                                    timeout=served.request_timeout)
         return _interpret(paths, config, reader, run_config, parts, served)
 
 

@@ -72,3 +72,19 @@ def test_examples_per_prompt_shrinks_to_fit_the_context():
                             examples=ExamplesConfig(example_ctx_len=64))
     assert examples_per_prompt_that_fit(tight) == (1024 - PROMPT_OVERHEAD_TOKENS) // 136 == 3
     assert components.build_scorers(tight)["detection"].n_examples_per_prompt == 3
+
+
+def test_a_managed_servers_client_keeps_its_slots_in_flight_and_a_long_timeout(tmp_path):
+    from autointerp.pipeline.served import MANAGED_TIMEOUT, Served
+
+    class OneSlot:
+        slots, sha256 = 1, "0" * 64
+
+    served = Served("http://127.0.0.1:9/v1", "served.gguf", OneSlot())
+    config = InterpretConfig(explainer_provider="llamacpp", explainer_base_url=served.base_url, max_concurrency=32)
+    client = components.build_client(config, tmp_path, None, served.base_url, model=served.model,
+                                     server_slots=served.slots, timeout=served.request_timeout)
+    assert (client.model, client.in_flight_limit, client.adaptive, client.timeout) == ("served.gguf", 1, None, MANAGED_TIMEOUT)
+    url = components.build_client(config, tmp_path, None, served.base_url)  # a URL: adaptive under max_concurrency
+    assert url.in_flight_limit == 32 and url.adaptive is not None and url.timeout == 120.0
+    assert Served(served.base_url, "m").request_timeout is None
