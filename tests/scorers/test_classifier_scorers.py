@@ -6,6 +6,7 @@ import re
 import pytest
 
 from interp_fixtures import CONCEPT, ScriptedClient, excerpts, make_record
+from autointerp.clients.base import Response
 from autointerp.records import Explanation
 from autointerp.scorers import (DetectionScorer, FuzzScorer, IntruderScorer, RecallScorer, SimulationScorer,
                                 scorer_class)
@@ -18,13 +19,32 @@ def run(scorer, record, client, text="the word cat"):
     return asyncio.run(scorer.score(record, explanation, client))
 
 
-@pytest.mark.parametrize("cls", [DetectionScorer, FuzzScorer])
-def test_truthful_client_gives_perfect_balanced_accuracy(cls):
+@pytest.mark.parametrize("cls, n", [(DetectionScorer, 20), (FuzzScorer, 30)])
+def test_truthful_client_gives_perfect_balanced_accuracy(cls, n):
     result = run(cls(), make_record(), ScriptedClient("truth"))
     assert result.metrics["balanced_accuracy"] == 1.0
     assert result.metrics["f1"] == 1.0 and result.metrics["precision"] == 1.0
-    assert result.n_unparseable == 0 and result.error is None
-    assert len(result.samples) == 20 and all(s.prediction == s.activating for s in result.samples)
+    assert result.n_unparseable == 0 and result.error is None and result.metrics["coverage"] == 1.0
+    right = (lambda s: s.kind == "correct") if cls is FuzzScorer else (lambda s: s.activating)
+    assert len(result.samples) == n and all(s.prediction == right(s) for s in result.samples)
+
+
+def test_fuzz_reports_wrong_marks_on_activating_text_beside_decoys():
+    result = run(FuzzScorer(), make_record(), ScriptedClient("truth"))
+    kinds = [s.kind for s in result.samples]
+    assert kinds.count("correct") == kinds.count("wrong") == kinds.count("decoy") == 10
+    assert all(s.activating for s in result.samples if s.kind == "wrong")
+    assert result.metrics["wrong_marks_balanced_accuracy"] == 1.0
+    # a judge that says yes whenever the text holds a cat, wherever the marks are, passes the decoys
+    # but not the wrong marks
+    class TextOnly(ScriptedClient):
+        def _verdicts(self, prompt, logprobs):
+            from interp_fixtures import unmarked
+            verdicts = [int(CONCEPT in unmarked(t)) for t in excerpts(prompt)]
+            return Response(text=str(verdicts))
+
+    blind = run(FuzzScorer(), make_record(), TextOnly("truth"))
+    assert blind.metrics["balanced_accuracy"] == 1.0 and blind.metrics["wrong_marks_balanced_accuracy"] == 0.5
 
 
 @pytest.mark.parametrize("cls", [DetectionScorer, FuzzScorer])
@@ -66,18 +86,18 @@ def test_fuzz_negatives_get_the_same_mark_counts_as_positives():
     scorer = FuzzScorer()
     items = [item for batch in scorer.batches(record) for item in batch]
     shape = lambda item: (len(item.highlighted), item.text.count("<<"))  # marked tokens, marked runs
-    pos = {shape(i) for i in items if i.activating}
-    neg = {shape(i) for i in items if not i.activating}
+    pos = {shape(i) for i in items if i.kind == "correct"}
+    neg = {shape(i) for i in items if i.kind == "decoy"}
     assert pos == {(1, 1), (2, 2)} and neg <= pos and len(neg) == 2
 
 
-def test_recall_per_quantile():
+def test_recall_per_quantile_beside_the_judges_false_positive_rate():
     result = run(RecallScorer(), make_record(), ScriptedClient("truth"))
-    assert result.metrics["recall"] == 1.0
+    assert result.metrics["recall"] == 1.0 and result.metrics["recall_chance"] == 0.0
     assert {k for k in result.metrics if re.fullmatch(r"recall_q\d", k)} == {"recall_q0", "recall_q1", "recall_q2"}
-    assert all(not s.role == "negative" for s in result.samples) and len(result.samples) == 10
+    assert sum(s.role == "negative" for s in result.samples) == 10 and len(result.samples) == 20
     no = run(RecallScorer(), make_record(), ScriptedClient("no"))
-    assert no.metrics["recall"] == 0.0 and no.metrics["recall_q1"] == 0.0
+    assert no.metrics["recall"] == 0.0 and no.metrics["recall_q1"] == 0.0 and no.metrics["recall_chance"] == 0.0
 
 
 def test_intruder_truthful_and_no():
@@ -193,7 +213,7 @@ def test_structured_replies_send_a_schema_and_parse(cls, schema, metric):
     if schema == "verdicts":
         sizes = sorted(c["response_format"]["json_schema"]["schema"]["properties"]["answers"]["maxItems"]
                        for c in client.calls)
-        assert sizes == [5, 5, 5, 5]
+        assert sizes == [5] * (6 if cls is FuzzScorer else 4)
 
 
 @pytest.mark.parametrize("cls", [DetectionScorer, RecallScorer, FuzzScorer, SimulationScorer])
