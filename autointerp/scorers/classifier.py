@@ -37,6 +37,8 @@ class Item:
     quantile: int | None = None
     highlighted: list[int] | None = None
     kind: str | None = None
+    offset: int = 0
+    """First window position shown (a crop shows `text` from there)."""
 
     def sample(self) -> ScoredSample:
         """The ScoredSample for this item, before the LLM's answer is filled in."""

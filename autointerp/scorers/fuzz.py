@@ -85,7 +85,7 @@ class FuzzScorer(ClassifierScorer):
     def _item(self, ex: Example, activating: bool, shown: marks.Shown, kind: str) -> Item:
         tokens = example_tokens(ex, self.tokenizer)[shown.offset : shown.offset + shown.width]
         return Item(ex, activating, mark(tokens, shown.shown_marks()), quantile=getattr(ex, "quantile", None),
-                    highlighted=list(shown.marks), kind=kind)
+                    highlighted=list(shown.marks), kind=kind, offset=shown.offset)
 
     def metrics(self, samples: list[ScoredSample]) -> dict[str, float]:
         """Correct versus decoy (plain keys) and correct versus wrong (`wrong_marks_` keys)."""

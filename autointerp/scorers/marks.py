@@ -52,8 +52,9 @@ def correct(pattern: list[int], window: int, width: int, rng: random.Random) -> 
 def wrong(pattern: list[int], active: set[int], window: int, width: int, rng: random.Random) -> Shown | None:
     """The pattern shown where a correct one would be, over window tokens where the latent is silent.
 
-    The shown positions are drawn as for `correct`; the crop then moves so the marks fall on other
-    tokens of the same window (none of them active). None when no placement exists.
+    The shown positions are drawn as for `correct`; the crop then moves (keeping the true pattern in
+    view) so the marks fall on other tokens of the same window, none of them active. None when no
+    placement exists.
     """
     if not pattern:
         return None
@@ -61,7 +62,9 @@ def wrong(pattern: list[int], active: set[int], window: int, width: int, rng: ra
     rng.shuffle(places)
     for q in places:
         shown = [p - pattern[0] + q for p in pattern]
-        offsets = [c for c in range(window - width + 1) if not active.intersection(s + c for s in shown)]
+        # the crop keeps the true pattern in view (the text shown is still activating text)
+        offsets = [c for c in range(max(0, pattern[-1] - width + 1), min(pattern[0], window - width) + 1)
+                   if not active.intersection(s + c for s in shown)]
         if offsets:
             c = rng.choice(offsets)
             return Shown(c, width, tuple(s + c for s in shown))
