@@ -218,8 +218,12 @@ class RecordBuilder:
         starts = np.array([e.start for e in shown], dtype=np.int64)
         peaks = starts + (np.stack([e.activations for e in shown]).argmax(axis=1) if shown else 0)
         query = Query(record.latent, acts, train, rows, peaks)
-        candidates = self.source.propose(self, query, total, rng)
-        chosen = self._silent_non_overlapping(acts, candidates, total)
+        used = record.train + record.test
+        # each activating window overlaps at most two aligned candidates: ask for that many more
+        candidates = self.source.propose(self, query, total + 2 * len(used), rng)
+        apart = self._apart(candidates, np.array([e.row for e in used], np.int64),
+                            np.array([e.start for e in used], np.int64))
+        chosen = self._silent_non_overlapping(acts, candidates, total, apart)
         record.negative_shortfall = total - len(chosen)
         # interleave so both lists get equally hard negatives; a shortfall shrinks both in proportion
         found = len(chosen)
@@ -229,11 +233,24 @@ class RecordBuilder:
         record.explainer_negatives = self._negative_examples(candidates, chosen[to_explainer], "explainer_negative")
         record.negatives = self._negative_examples(candidates, chosen[~to_explainer], "negative")
 
-    def _silent_non_overlapping(self, acts: LatentActivations, cand: Candidates, limit: int) -> np.ndarray:
+    def _apart(self, cand: Candidates, rows: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """bool [c]: candidates sharing no token with any of the windows (rows, starts)."""
+        span = 2 * self.ctx_len  # keys of two rows lie further apart than any two windows of one row
+        taken = np.sort(rows * span + starts)
+        key = cand.rows * span + cand.starts
+        if len(taken) == 0:
+            return np.ones(len(key), bool)
+        nearest = np.searchsorted(taken, key - self.width + 1)  # first window that could overlap
+        found = taken[np.minimum(nearest, len(taken) - 1)]
+        return (nearest == len(taken)) | (found > key + self.width - 1)
+
+    def _silent_non_overlapping(self, acts: LatentActivations, cand: Candidates, limit: int,
+                                apart: np.ndarray | None = None) -> np.ndarray:
         """Indices of the first `limit` candidates (in preference order) that are silent for the latent
-        over the whole window and overlap no earlier kept candidate."""
+        over the whole window, share no token with its train and test windows (`apart`) and overlap
+        no earlier kept candidate."""
         lo, hi = window_spans(acts.token_index, cand.rows, cand.starts, self.ctx_len, self.width)
-        silent = np.flatnonzero(hi == lo)
+        silent = np.flatnonzero((hi == lo) & (apart if apart is not None else True))
         if self.source.disjoint:  # candidates never overlap one another
             return silent[:limit]
         key = cand.rows[silent] * (2 * self.ctx_len) + cand.starts[silent]
