@@ -170,6 +170,10 @@ class ScoreResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
+    explanation_of: str | None = None
+    """The latent whose explanation was scored, when it is another one (the shuffled control)."""
+    fingerprint: str | None = None
+    """Digest of the settings and cache that produced this result (a resumed run redoes a mismatch)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

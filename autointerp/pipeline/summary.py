@@ -19,8 +19,11 @@ def score_result_from_dict(data: dict[str, Any]) -> ScoreResult:
     """Rebuild a `ScoreResult` from its JSON form."""
     latent = Latent(data["latent"]["hookpoint"], int(data["latent"]["index"]))
     samples = [ScoredSample(**s) for s in data.get("samples", [])]
-    fields = ("explanation", "metrics", "n_unparseable", "prompt_tokens", "completion_tokens", "error")
-    return ScoreResult(latent=latent, scorer=data["scorer"], samples=samples, **{k: data.get(k) for k in fields if k in data})
+    metrics = {k: (math.nan if v is None else v) for k, v in (data.get("metrics") or {}).items()}  # NaN is stored as null
+    fields = ("explanation", "metrics", "n_unparseable", "prompt_tokens", "completion_tokens", "error",
+              "explanation_of", "fingerprint")
+    kept = {k: data.get(k) for k in fields if k in data and k != "metrics"}
+    return ScoreResult(latent=latent, scorer=data["scorer"], samples=samples, metrics=metrics, **kept)
 
 
 def finite(value: Any) -> Any:
