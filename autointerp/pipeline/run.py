@@ -15,6 +15,7 @@ from autointerp.latents.format import CacheReader
 from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
+from autointerp.pipeline.shuffled import SUFFIX
 from autointerp.pipeline.stage import InterpretStage, StageState, check_failures
 from autointerp.pipeline.summary import build_summary, write_summary
 
@@ -75,7 +76,9 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
     if state.not_started:
         logger.warning("the LLM budget is spent: %d latents were not started (rerun with a larger budget to finish)",
                        state.not_started)
-    summary = _summarize(paths, config, reader, latents, state, parts, wall)
+    fingerprints = {name + suffix: stage.protocol.score(name, shuffled=bool(suffix))
+                    for name in config.scorers for suffix in ("", SUFFIX)}
+    summary = _summarize(paths, config, reader, latents, state, parts, wall, fingerprints)
     _finish(paths, config, summary, run_config, parts)
     check_failures(summary["counts"], config.max_failure_fraction)
     return summary
@@ -120,7 +123,8 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
         parts.accounting = getattr(parts.client, "accounting", None) or components.build_accounting(config)
 
 
-def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float) -> dict[str, Any]:
+def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float,
+               fingerprints: dict[str, str]) -> dict[str, Any]:
     from autointerp.pipeline.specialization import cache_statistics
 
     # A skipped latent has no files, so every invocation builds it again and finds it skipped again.
@@ -138,6 +142,7 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
     summary = build_summary(
         paths, meta=meta, scorers=list(config.scorers), latents=kept, skipped=skipped,
         usage=_usage(parts.accounting), timing=timing, cache=cache_statistics(reader), seed=config.seed,
+        fingerprints=fingerprints,
     )
     summary["skip_reasons"] = {hp: {str(i): r for i, r in sorted(v.items())} for hp, v in state.skip_reasons.items()}
     summary["usage_total"] = _usage_total(parts.accounting)
