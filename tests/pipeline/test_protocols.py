@@ -149,3 +149,19 @@ def test_shuffled_baseline_scores_each_latent_with_another_latents_explanation(t
     judge = WordJudge()
     run(run_dir, news, judge, shuffled=True)
     assert judge.scored == judge.explained == 0
+
+
+def test_a_cache_of_other_data_settings_is_refused_not_reused():
+    """predict reuses a finished cache only when the dataset, split, n_tokens, seed and ctx_len agree."""
+    from types import SimpleNamespace
+
+    from autointerp.pipeline.predict_hooks import cache_mismatch
+
+    manifest = {"ctx_len": 64, "dataset": {"dataset_repo": "embedded:gensim", "dataset_split": "train",
+                                           "n_tokens": 40_960, "seed": 22}}
+    same = SimpleNamespace(dataset_repo="embedded:gensim", dataset_split="train", n_tokens=40_960, seed=22,
+                           cache_ctx_len=64)
+    assert cache_mismatch(manifest, same) == ""
+    assert cache_mismatch(manifest, SimpleNamespace(**{**vars(same), "n_tokens": 20_480})) == "n_tokens: 40960 -> 20480"
+    assert "dataset_split" in cache_mismatch(manifest, SimpleNamespace(**{**vars(same), "dataset_split": "test"}))
+    assert "cache_ctx_len: 64 -> 128" in cache_mismatch(manifest, SimpleNamespace(**{**vars(same), "cache_ctx_len": 128}))
