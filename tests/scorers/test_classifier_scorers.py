@@ -234,3 +234,43 @@ def test_a_record_without_examples_is_skipped(cls):
     client = ScriptedClient("truth")
     result = run(cls(), record, client)
     assert result.error.startswith("skipped") and not client.calls
+
+
+def test_failed_prompts_lower_coverage_and_count_at_chance_in_intention_to_treat():
+    class Flaky(ScriptedClient):
+        async def generate(self, messages, **kwargs):
+            self.n = getattr(self, "n", 0) + 1
+            if self.n % 2 == 0:
+                from autointerp.clients.base import LLMError
+                raise LLMError("down")
+            return await super().generate(messages, **kwargs)
+
+    result = run(DetectionScorer(), make_record(), Flaky("truth"))
+    answered = [s for s in result.samples if s.prediction is not None]
+    pos = sum(s.activating for s in answered)
+    neg = len(answered) - pos
+    assert result.metrics["coverage"] == len(answered) / 20 == 0.5 and result.metrics["failed_prompts"] == 2
+    assert result.metrics["balanced_accuracy"] == 1.0  # over the answered examples
+    by_hand = ((pos + 0.5 * (10 - pos)) / 10 + (neg + 0.5 * (10 - neg)) / 10) / 2
+    assert result.metrics["balanced_accuracy_itt"] == pytest.approx(by_hand) and by_hand < 1.0
+
+
+def test_a_class_missing_among_the_answers_makes_metrics_nan_not_recall():
+    class NegativesUnread(ScriptedClient):
+        def _verdicts(self, prompt, logprobs):
+            texts = excerpts(prompt)
+            if not any(CONCEPT in t for t in texts):
+                return Response(text="no idea")
+            return super()._verdicts(prompt, logprobs)
+
+    record = make_record()
+    record.negatives = record.negatives[:2]
+    scorer = DetectionScorer(n_examples_per_prompt=1, min_per_class=2)
+    result = run(scorer, record, NegativesUnread("truth"))
+    import math
+    assert math.isnan(result.metrics["balanced_accuracy"]) and math.isnan(result.metrics["precision"])
+    assert result.metrics["n_negative"] == 0 and result.metrics["n_positive"] == 10
+    record.negatives = record.negatives[:1]  # fewer than min_per_class: skipped before asking
+    client = ScriptedClient("truth")
+    skipped = run(scorer, record, client)
+    assert skipped.error.startswith("skipped") and "min_per_class=2" in skipped.error and not client.calls
