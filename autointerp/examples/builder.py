@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from autointerp.examples.config import ExamplesConfig
+from autointerp.examples.decoding import TokenDecoder
 from autointerp.examples.non_activating import Candidates, NonActivatingSource, Query, make_source
 from autointerp.examples.samplers import Sampler, make_train_sampler, quantile_bins, split_train_test
 from autointerp.examples.windows import (
@@ -67,6 +68,7 @@ class RecordBuilder:
         self._top: OrderedDict[tuple[str, int], Windows] = OrderedDict()
         self._vocab = np.full(0, None, dtype=object)  # token id -> decoded string
         self._known = np.zeros(0, bool)
+        self._decoder: TokenDecoder | None = None
 
     def _check_settings(self) -> None:
         """Refuse settings that cannot work with this cache before any heavy work."""
@@ -282,8 +284,10 @@ class RecordBuilder:
             self._known = np.concatenate([self._known, np.zeros(size - len(self._known), bool)])
         new = tokens[~self._known[tokens]]
         if len(new):
+            if self._decoder is None:
+                self._decoder = TokenDecoder(self.tokenizer)
             for token in np.unique(new).tolist():
-                self._vocab[token] = self.tokenizer.decode([token])
+                self._vocab[token] = self._decoder(token)  # as it reads inside a text (SentencePiece spaces)
             self._known[new] = True
         # tuples, not lists: held records would otherwise give every full garbage collection 140 lists
         # each to walk (building 1,000 records and keeping them was 1.5x slower with lists)
