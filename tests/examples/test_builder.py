@@ -247,3 +247,15 @@ def test_random_negatives_fall_short_only_when_the_cache_has_no_more(cache, inde
     assert len(record.negatives) + len(record.explainer_negatives) == min(50, n_silent)
     assert record.negative_shortfall == max(0, 50 - n_silent)
     assert len(record.explainer_negatives) == 10 * min(50, n_silent) // 50
+
+
+def test_min_examples_below_train_plus_test_is_said_not_silent(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="autointerp.examples.config"):
+        ExamplesConfig(min_examples=20, n_examples_train=20, n_examples_test=10)
+    assert "min_examples (20) < n_examples_train + n_examples_test (30)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="autointerp.examples.config"):
+        ExamplesConfig(min_examples=30, n_examples_train=20, n_examples_test=10)
+    assert caplog.text == ""
