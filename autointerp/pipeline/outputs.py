@@ -100,10 +100,12 @@ def load_explanation(paths: RunPaths, latent: Latent, fingerprint: str | None = 
 
 
 def score_done(paths: RunPaths, scorer: str, latent: Latent, fingerprint: str | None = None) -> bool:
-    """True when a scorer's result for the latent exists, is not an error record and (when
-    `fingerprint` is given) was made under the current protocol."""
+    """True when a scorer's result for the latent exists, is not a failure (a `skipped:` record is
+    final: the same protocol skips again) and (when `fingerprint` is given) was made under the
+    current protocol."""
     data = read_json(paths.score(scorer, latent))
-    if data is None or data.get("error") is not None:
+    error = None if data is None else data.get("error")
+    if data is None or (error is not None and not str(error).lower().startswith("skipped")):
         return False
     return fingerprint is None or data.get("fingerprint") == fingerprint
 
