@@ -83,3 +83,13 @@ def test_a_wrong_key_is_refused(tmp_path, monkeypatch, section, key):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SystemExit):
         parse_only(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("scorer", ["detection", "fuzz", "recall", "intruder"])
+def test_scorers_that_compare_classes_refuse_zero_negatives(scorer):
+    from autointerp.examples.config import ExamplesConfig
+    from autointerp.pipeline.config import InterpretConfig
+
+    with pytest.raises(ValueError, match="n_non_activating is 0"):
+        InterpretConfig(scorers=[scorer], examples=ExamplesConfig(n_non_activating=0))
+    InterpretConfig(scorers=["simulation"], examples=ExamplesConfig(n_non_activating=0))  # one class is fine there

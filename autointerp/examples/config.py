@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Literal
+
+logger = logging.getLogger(__name__)
 
 TrainType = Literal["top", "random", "quantiles", "mix"]
 SourceType = Literal["random", "neighbours", "FAISS"]
@@ -87,6 +90,11 @@ class ExamplesConfig:
         if self.faiss_max_windows is not None:
             _check_int("faiss_max_windows", self.faiss_max_windows, minimum=1)
         _check_int("seed", self.seed, minimum=0)
+        wanted = self.n_examples_train + self.n_examples_test
+        if self.min_examples < wanted:  # legal (the quickstart does it), but never silent
+            logger.warning("min_examples (%d) < n_examples_train + n_examples_test (%d): a latent with fewer "
+                           "activating windows keeps its %d test windows and gets fewer train windows",
+                           self.min_examples, wanted, self.n_examples_test)
 
     @property
     def left(self) -> int:

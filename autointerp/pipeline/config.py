@@ -13,6 +13,8 @@ OVERWRITE_STAGES = ("cache", "neighbours", "explanations", "scores")
 PROVIDERS = ("offline", "openrouter", "openai", "vllm", "llamacpp")
 DEFAULT_EXPLAINER_MODEL = "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"
 """The spec's default explainer; with `serve_gguf` and this default, the served file's name is on record."""
+NEEDS_NEGATIVES = ("detection", "recall", "fuzz", "intruder", "embedding", "surprisal")
+"""Scorers whose metrics compare activating with non-activating examples (none without negatives)."""
 
 
 def _default_scorers() -> list[str]:
@@ -53,6 +55,10 @@ class InterpretConfig:
     """Examples shown in one scorer prompt."""
     log_probs: bool = False
     """Ask for token log probabilities, giving P(yes) per example and AUROC."""
+    shuffled_baseline: bool = False
+    """Also score every latent with the explanation of another latent of the run (a fixed, seeded
+    derangement): the summary then gives each metric's lift over that control. Doubles the scorer
+    calls; needs at least two explained latents."""
     max_latents: int | None = None
     """Latents to interpret per hookpoint (the first ones); None means all."""
     latents: dict[str, list[int]] | None = None
@@ -108,6 +114,10 @@ class InterpretConfig:
             raise ValueError(f"overwrite may name {OVERWRITE_STAGES}, got {bad}")
         if not self.scorers:
             raise ValueError("scorers must name at least one scorer")
+        blind = [s for s in self.scorers if s in NEEDS_NEGATIVES]
+        if blind and self.examples.n_non_activating == 0:
+            raise ValueError(f"examples.n_non_activating is 0, but scorers {blind} need non-activating examples "
+                             "(with one class only their metrics reward a judge that always says yes)")
         for name in ("pipeline_num_proc", "max_concurrency", "num_examples_per_scorer_prompt", "explainer_model_max_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -69,12 +69,30 @@ def reuse_cache(cli: Any, model: Any) -> bool:
             f"results/{name}/latents holds a cache of {found}, not {wanted}: use another --name, or add "
             "--interpret.overwrite [cache] to replace it"
         )
+    stale = cache_mismatch(manifest, getattr(cli, "datamodule", None))
+    if stale:
+        raise ValueError(
+            f"results/{name}/latents was made with other data settings ({stale}): use another --name, or add "
+            "--interpret.overwrite [cache] to replace it (its explanations and scores are then redone too)"
+        )
     logger.info("results/%s/latents already holds this cache: interpreting it (overwrite=[cache] remakes it)", name)
     if cli.trainer.is_global_zero:
         from autointerp.pipeline.run import interpret
 
         cli.interpret_summary = interpret(run_dir(name), config, resolved_config(cli))
     return True
+
+
+def cache_mismatch(manifest: dict[str, Any], datamodule: Any) -> str:
+    """The data settings (dataset, split, n_tokens, seed, cache_ctx_len) in which the datamodule differs
+    from what made the cache, as `setting: cached -> now` text; empty when they agree."""
+    if datamodule is None:
+        return ""
+    cached = dict(manifest.get("dataset") or {})
+    cached["cache_ctx_len"] = manifest.get("ctx_len")
+    diffs = [f"{key}: {value!r} -> {getattr(datamodule, key)!r}" for key, value in cached.items()
+             if hasattr(datamodule, key) and getattr(datamodule, key) != value]
+    return "; ".join(diffs)
 
 
 def print_results(cli: Any) -> None:

@@ -14,6 +14,7 @@ from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
 from autointerp.pipeline.served import Served, model_on_record, serve, server_work
+from autointerp.pipeline.shuffled import SUFFIX
 from autointerp.pipeline.stage import InterpretStage, ServerDiedError, StageState, check_failures, failure_kinds
 from autointerp.pipeline.summary import build_summary, write_summary
 
@@ -76,7 +77,10 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
     if state.not_started:
         logger.warning("the LLM budget is spent: %d latents were not started (rerun with a larger budget to finish)",
                        state.not_started)
-    summary = _summarize(paths, config, reader, latents, state, parts, wall, model_on_record(served, parts.accounting))
+    fingerprints = {name + suffix: stage.protocol.score(name, shuffled=bool(suffix))
+                    for name in config.scorers for suffix in ("", SUFFIX)}
+    summary = _summarize(paths, config, reader, latents, state, parts, wall, fingerprints,
+                         model_on_record(served, parts.accounting))
     if work := server_work(served):
         summary["llm_server"] = work
     logger.info("interpret stage took %.1f s; the model on record: %s (%d LLM calls)", wall, summary["explainer_model"],
@@ -130,7 +134,8 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
         parts.accounting = getattr(parts.client, "accounting", None) or components.build_accounting(config)
 
 
-def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float, model: dict[str, Any]) -> dict[str, Any]:
+def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float,
+               fingerprints: dict[str, str], model: dict[str, Any]) -> dict[str, Any]:
     from autointerp.pipeline.specialization import cache_statistics
 
     # A skipped latent has no files, so every invocation builds it again and finds it skipped again.
@@ -148,6 +153,7 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
     summary = build_summary(
         paths, meta=meta, scorers=list(config.scorers), latents=kept, skipped=skipped,
         usage=_usage(parts.accounting), timing=timing, cache=cache_statistics(reader), seed=config.seed,
+        fingerprints=fingerprints,
     )
     summary["skip_reasons"] = {hp: {str(i): r for i, r in sorted(v.items())} for hp, v in state.skip_reasons.items()}
     summary["usage_total"] = _usage_total(parts.accounting)
