@@ -81,6 +81,7 @@ class TokenizedTextDataModule(pl.LightningDataModule):
         self.cache_ctx_len, self.n_tokens, self.batch_size = cache_ctx_len, n_tokens, batch_size
         self.filter_bos, self.seed, self.num_workers, self.shuffle = filter_bos, seed, num_workers, shuffle
         self.tokens: torch.Tensor | None = None  # int32 [n_rows, cache_ctx_len] after setup()
+        self.allow_zero_length_dataloader_with_multiple_devices = True  # more ranks than rows is allowed
 
     @staticmethod
     def _validate(repo: str, column: str, ctx_len: int, n_tokens: int, batch_size: int, workers: int) -> None:

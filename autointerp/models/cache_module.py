@@ -106,6 +106,8 @@ class LatentCacheModule(LightningModule):
         self.bos_token_id: int | None = None
         self.runner = None
         self._d_sae: dict[str, int] | None = None  # kept after release(), for the writer's manifest
+        # more ranks than rows: a rank with none skips the loop, and the writer's teardown still meets the others
+        self.allow_zero_length_dataloader_with_multiple_devices = True
 
     def _default_dtype(self, device: torch.device) -> str:
         return self.dtype_name or ("bfloat16" if device.type == "cuda" else "float32")
