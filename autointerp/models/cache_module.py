@@ -165,6 +165,17 @@ class LatentCacheModule(LightningModule):
         self._d_sae = {hp: int(coders[hp].d_sae) for hp in self.hookpoints}
         logger.info("cache module ready: %s + %s at %s (%s)", self.model_name, self.sparse_model, self.hookpoints, dtype)
 
+    def attach(self, subject: nn.Module, coders: dict[str, nn.Module], bos_token_id: int | None = None) -> None:
+        """Use an already built subject model and coders (placed where they should run) instead of loading."""
+        from autointerp.models.hookpoints import HookpointRunner
+
+        coders = {hp: coders[hp] for hp in self.hookpoints}
+        self.subject = subject.requires_grad_(False).eval()
+        self.runner = HookpointRunner(subject, self.hookpoints, read_input={hp: bool(c.transcoder) for hp, c in coders.items()})
+        self.coders = nn.ModuleDict({_module_key(hp): c.requires_grad_(False) for hp, c in coders.items()})
+        self._d_sae = {hp: int(c.d_sae) for hp, c in coders.items()}
+        self.bos_token_id = bos_token_id
+
     def release(self) -> None:
         """Drop the subject model and coders and hand their GPU memory back (idempotent)."""
         self.subject, self.runner = None, None
