@@ -133,10 +133,13 @@ class LatentCacheModule(LightningModule):
         if self._trainer is None:
             self.load(torch.device("cpu"))
         else:  # prepare_data has fetched the hub files on this node: read them without the network
-            self.load(self.trainer.strategy.root_device, local_files_only=True)
+            self.load(self.trainer.strategy.root_device, local_files_only=True, every_rank=True)
 
-    def load(self, device: torch.device | str = "cpu", *, local_files_only: bool = False) -> None:
-        """Load the subject model and coders on `device` and validate them (hookpoints, widths, BOS)."""
+    def load(self, device: torch.device | str = "cpu", *, local_files_only: bool = False, every_rank: bool = False) -> None:
+        """Load the subject model and coders on `device` and validate them (hookpoints, widths, BOS).
+
+        `every_rank`: every rank of the process group calls this together; a rank short of GPU memory
+        then stops them all with the same message (instead of the others waiting at the next collective)."""
         from autointerp.models.hookpoints import HookpointRunner, drop_after_hookpoints, resolve_hookpoints
         from autointerp.models.sparse_coders import check_compatible, load_sparse_coders
         from autointerp.models.subject import load_subject
@@ -154,7 +157,10 @@ class LatentCacheModule(LightningModule):
         drop_after_hookpoints(subject, self.hookpoints)  # later blocks and the LM head never run
         if self.filter_bos and tokenizer.bos_token_id is None:
             raise ValueError(f"filter_bos: the tokenizer of {self.model_name} has no BOS token")
-        check_free_memory(device, _nbytes(subject, *coders.values()) if not self.load_in_8bit else _nbytes(*coders.values()))
+        needed = _nbytes(*coders.values()) + (0 if self.load_in_8bit else _nbytes(subject))
+        problems = [p for p in _gather(memory_problem(device, needed), every_rank) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
         if not self.load_in_8bit:
             subject.to(device)
         for coder in coders.values():
@@ -230,20 +236,39 @@ class LatentCacheModule(LightningModule):
 
 
 def check_free_memory(device: torch.device, needed_bytes: int, free_total: tuple[int, int] | None = None) -> None:
-    """Raise before loading when `device` lacks the free memory for `needed_bytes` of weights plus headroom.
+    """Raise before loading when `device` lacks the free memory for `needed_bytes` of weights plus headroom."""
+    problem = memory_problem(device, needed_bytes, free_total)
+    if problem:
+        raise ValueError(problem)
+
+
+def memory_problem(device: torch.device, needed_bytes: int, free_total: tuple[int, int] | None = None) -> str | None:
+    """The message when `device` lacks the free memory for `needed_bytes` of weights plus headroom, else None.
 
     `free_total` (free, total bytes) defaults to what the driver reports; CPUs are not checked."""
     if device.type != "cuda" and free_total is None:
-        return
+        return None
     free, total = free_total if free_total is not None else torch.cuda.mem_get_info(device)
     wanted = int(needed_bytes * MEMORY_HEADROOM) + GIB
     if free < wanted:
-        raise ValueError(
+        return (
             f"trainer.devices: {device} has {free / GIB:.1f} GiB free of {total / GIB:.1f} GiB, but the subject "
             f"model and coders need about {wanted / GIB:.1f} GiB; another process (e.g. a vLLM server) holds the "
             "rest. Give predict only the GPUs nothing else uses (trainer.devices: [1, 2, 3], or "
             "CUDA_VISIBLE_DEVICES), or a smaller dtype"
         )
+    return None
+
+
+def _gather(item: Any, every_rank: bool) -> list[Any]:
+    """Every rank's `item` when `every_rank` and a process group is up, else [item]."""
+    import torch.distributed as dist
+
+    if not (every_rank and dist.is_available() and dist.is_initialized()):
+        return [item]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, item)
+    return out
 
 
 def _nbytes(*modules: nn.Module) -> int:
