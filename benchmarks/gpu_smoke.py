@@ -8,8 +8,9 @@ bitsandbytes or vllm). Random models are built in memory; nothing is downloaded.
 records its figures, or its error, and the next one still runs):
   predict     one-device predict of a tiny random Llama + TopK coder: every weight and batch on the
               device in the expected dtype during the loop (asserted in a callback), cache written;
-  agreement   the same model in float32 on the device and on the CPU: the two caches' nonzeros
-              (shared (token, latent) pairs, largest value difference);
+  agreement   the same model on the device against its float32 CPU cache, in float32, as a bfloat16
+              model with float32 coders, and in bfloat16 (shared (token, latent) pairs, largest
+              value difference);
   release     device memory allocated before loading, while loaded and after predict (the module
               frees its weights in on_predict_end);
   two_nodes   two processes as two simulated nodes (num_nodes=2, one device each, gloo), both on
@@ -152,17 +153,28 @@ def section_predict(device: str, tmp: Path, shape: dict) -> dict[str, Any]:
             "nnz": manifest["per_hookpoint"][HOOKPOINT]["nnz"]}
 
 
-def section_agreement(device: str, tmp: Path, shape: dict) -> dict[str, Any]:
-    """float32 caches of the same model on `device` and on the CPU."""
-    caches = {}
-    for where in (device, "cpu"):
-        run_predict(cache_module(build_parts(shape, "cpu", torch.float32)).to(where), loader(12, 64, shape["vocab"], 4),
-                    tmp / f"fp32-{where}", where)
-        caches[where] = nonzeros(tmp / f"fp32-{where}")
-    a, b = caches[device], caches["cpu"]
+def _compare(a: dict, b: dict) -> dict[str, float]:
+    """Shared fraction of (token, latent) pairs and the largest value difference on the shared ones."""
     shared = a.keys() & b.keys()
-    return {"pairs_device": len(a), "pairs_cpu": len(b), "shared_fraction": len(shared) / max(len(a | b), 1),
+    return {"pairs": len(a), "pairs_reference": len(b), "shared_fraction": len(shared) / max(len(a | b), 1),
             "max_abs_diff": max((abs(a[k] - b[k]) for k in shared), default=0.0)}
+
+
+def section_agreement(device: str, tmp: Path, shape: dict) -> dict[str, Any]:
+    """Caches of one model against its float32 CPU cache: float32 on `device`; bfloat16 model with
+    float32 coders; bfloat16 throughout (the GPU default)."""
+    variants = {"fp32_cpu": ("cpu", torch.float32, torch.float32), "fp32": (device, torch.float32, torch.float32),
+                "bf16_model_fp32_coder": (device, torch.bfloat16, torch.float32),
+                "bf16": (device, torch.bfloat16, torch.bfloat16)}
+    caches = {}
+    for name, (where, model_dtype, coder_dtype) in variants.items():
+        subject, coders = build_parts(shape, "cpu", torch.float32)
+        subject.to(model_dtype)
+        for coder in coders.values():
+            coder.to(coder_dtype)
+        run_predict(cache_module((subject, coders)).to(where), loader(12, 64, shape["vocab"], 4), tmp / name, where)
+        caches[name] = nonzeros(tmp / name)
+    return {name: _compare(caches[name], caches["fp32_cpu"]) for name in ("fp32", "bf16_model_fp32_coder", "bf16")}
 
 
 def section_release(device: str, tmp: Path, shape: dict) -> dict[str, Any]:

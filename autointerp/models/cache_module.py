@@ -67,6 +67,7 @@ class LatentCacheModule(LightningModule):
         activation_dtype: str = "float16",
         filter_bos: bool = False,
         load_in_8bit: bool = False,
+        coder_dtype: str | None = None,
     ) -> None:
         """
         Args:
@@ -79,6 +80,9 @@ class LatentCacheModule(LightningModule):
             filter_bos: Drop latent activations at BOS tokens (they are not counted as activations).
             load_in_8bit: Load the subject model's linear layers in 8 bits (bitsandbytes LLM.int8; CUDA
                 only, checked here before anything loads); the coders keep `dtype`.
+            coder_dtype: Torch dtype of the coders (None: `dtype`). float32 makes the top-k selection on
+                a GPU the same as on a CPU (bfloat16 pre-activations tie and round differently), at the
+                cost of a float32 encoder matmul.
         """
         super().__init__()
         if not hookpoints:
@@ -87,8 +91,9 @@ class LatentCacheModule(LightningModule):
             raise ValueError(f"hookpoints: duplicated names in {hookpoints}")
         if activation_dtype not in ACTIVATION_DTYPES:
             raise ValueError(f"activation_dtype must be one of {ACTIVATION_DTYPES}, got {activation_dtype!r}")
-        if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
-            raise ValueError(f"dtype: {dtype!r} is not a torch dtype name (e.g. float32, bfloat16)")
+        for name, value in (("dtype", dtype), ("coder_dtype", coder_dtype)):
+            if value is not None and not isinstance(getattr(torch, value, None), torch.dtype):
+                raise ValueError(f"{name}: {value!r} is not a torch dtype name (e.g. float32, bfloat16)")
         if load_in_8bit:
             from autointerp.models.subject import check_load_in_8bit
 
@@ -101,6 +106,7 @@ class LatentCacheModule(LightningModule):
         self.activation_dtype = activation_dtype
         self.filter_bos = filter_bos
         self.load_in_8bit = load_in_8bit
+        self.coder_dtype = coder_dtype
         self.subject: nn.Module | None = None
         self.coders = nn.ModuleDict()
         self.bos_token_id: int | None = None
@@ -151,7 +157,8 @@ class LatentCacheModule(LightningModule):
                                           device=staging, load_in_8bit=self.load_in_8bit)
         subject.requires_grad_(False)
         resolve_hookpoints(subject, self.hookpoints)  # an unknown name fails here, listing the valid ones
-        coders = load_sparse_coders(resolve_sparse_model(self.sparse_model), self.hookpoints, dtype=dtype,
+        coder_dtype = getattr(torch, self.coder_dtype) if self.coder_dtype else dtype
+        coders = load_sparse_coders(resolve_sparse_model(self.sparse_model), self.hookpoints, dtype=coder_dtype,
                                     local_files_only=local_files_only)
         check_compatible(coders, subject)
         drop_after_hookpoints(subject, self.hookpoints)  # later blocks and the LM head never run

@@ -144,3 +144,15 @@ def test_sparse_model_under_assets_resolves_inside_the_package(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path / "assets")  # "assets/my-sae" does not exist relative to here
     assert resolve_sparse_model("assets/my-sae") == str(tmp_path / "assets" / "my-sae")
     assert resolve_sparse_model("owner/name") == "owner/name"
+
+
+def test_coders_can_run_in_float32_under_a_bfloat16_model(assets):
+    model_dir, sae_dir, _ = assets
+    module = LatentCacheModule(str(model_dir), str(sae_dir), ["layers.1"], dtype="bfloat16", coder_dtype="float32")
+    module.load("cpu")
+    assert next(module.subject.parameters()).dtype == torch.bfloat16
+    assert {p.dtype for p in module.coder("layers.1").parameters()} == {torch.float32}
+    position, latent, value = module.predict_step({"input_ids": random_rows(2, CTX), "row": torch.tensor([0, 1])})["latents"]["layers.1"]
+    assert len(value) > 0 and value.dtype == torch.float32
+    with pytest.raises(ValueError, match="coder_dtype"):
+        LatentCacheModule(str(model_dir), str(sae_dir), ["layers.1"], coder_dtype="float13")
