@@ -15,7 +15,7 @@ from autointerp.latents.format import CacheReader
 from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
-from autointerp.pipeline.stage import InterpretStage, StageState, check_failures
+from autointerp.pipeline.stage import InterpretStage, ServerDiedError, StageState, check_failures, failure_kinds
 from autointerp.pipeline.summary import build_summary, write_summary
 
 logger = logging.getLogger(__name__)
@@ -54,13 +54,13 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
         CacheReader(_reference_dir(paths, config.reference_run) / "latents")  # fails before any LLM call
     write_run_config(paths, run_config)
     _fill_parts(parts, config, reader, paths)
-    with _served_model(config) as base_url:
+    with _served_model(config) as (base_url, server):
         if parts.client is None:
             parts.client = components.build_client(config, paths.root, parts.accounting, base_url)
-        return _interpret(paths, config, reader, run_config, parts)
+        return _interpret(paths, config, reader, run_config, parts, server)
 
 
-def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts) -> dict[str, Any]:
+def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts, server=None) -> dict[str, Any]:
     stage = InterpretStage(
         paths.root, config, builder=parts.builder, client=parts.client, explainer=parts.explainer,
         scorers=parts.scorers, accounting=parts.accounting, output_tokens=parts.output_tokens,
@@ -69,36 +69,55 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
     logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, config.explainer_model)
     start = time.perf_counter()
     try:
-        state = asyncio.run(_run_and_close(stage, latents, parts.client))
+        state, server_died = asyncio.run(_run_and_close(stage, latents, parts.client, server))
     finally:
         wall = time.perf_counter() - start
     if state.not_started:
         logger.warning("the LLM budget is spent: %d latents were not started (rerun with a larger budget to finish)",
                        state.not_started)
     summary = _summarize(paths, config, reader, latents, state, parts, wall)
+    if server_died:
+        summary["server_died"] = server_died
     _finish(paths, config, summary, run_config, parts)
-    check_failures(summary["counts"], config.max_failure_fraction)
+    if server_died:  # after writing what exists: finished latents are on disk, in-flight ones rerun next time
+        raise ServerDiedError(f"the interpret stage stopped: {server_died}")
+    check_failures(summary["counts"], config.max_failure_fraction, lambda: failure_kinds(paths, latents))
     return summary
 
 
-async def _run_and_close(stage: InterpretStage, latents: list, client: Any) -> StageState:
+async def _run_and_close(stage: InterpretStage, latents: list, client: Any, server: Any) -> tuple[StageState, str | None]:
+    """Run the stage; with a managed server, stop within a second of its death instead of retrying
+    requests to a dead port for minutes. Returns the state and, if it died, what the server said."""
     try:
-        return await stage.run(latents)
+        if server is None:
+            return await stage.run(latents), None
+        work = asyncio.ensure_future(stage.run(latents))
+        watch = asyncio.ensure_future(server.wait_for_exit())
+        await asyncio.wait([work, watch], return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            watch.cancel()
+            return work.result(), None
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)  # the stage's finally waits for writes in flight
+        message = server.died_message()
+        logger.error("%s", message)
+        return stage.state, message
     finally:
         await client.close()
 
 
 @contextlib.contextmanager
-def _served_model(config: InterpretConfig) -> Iterator[str | None]:
-    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration and yield its base URL (else the configured one)."""
+def _served_model(config: InterpretConfig) -> Iterator[tuple[Any, Any]]:
+    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration and yield (its base URL, the server);
+    without one, (the configured URL, None)."""
     if not config.serve_gguf:
-        yield config.explainer_base_url
+        yield config.explainer_base_url, None
         return
     from autointerp.clients.llamacpp_server import LlamaCppServer, embedded_gguf_path
 
     gguf = embedded_gguf_path() if config.serve_gguf == "embedded" else Path(config.serve_gguf)
     with LlamaCppServer(gguf, model=config.explainer_model, n_ctx=config.explainer_model_max_len) as server:
-        yield server.base_url
+        yield server.base_url, server
 
 
 def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, paths: RunPaths) -> None:
