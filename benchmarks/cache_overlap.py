@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-# `python benchmarks/x.py` puts benchmarks/ first on sys.path, where benchmarks/kernels.py would shadow
-# the `kernels` package that transformers looks for: take it off, load benchmarks/cache.py by path.
+# `python benchmarks/x.py` puts benchmarks/ first on sys.path: take it off (no file here may stand in for
+# an installed package) and load benchmarks/cache.py by its path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 sys.path.insert(0, str(REPO))
 _spec = importlib.util.spec_from_file_location("benchmark_cache", REPO / "benchmarks" / "cache.py")

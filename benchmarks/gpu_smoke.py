@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-# `python benchmarks/x.py` puts benchmarks/ first on sys.path, where benchmarks/kernels.py would
-# shadow the `kernels` package transformers looks for
+# `python benchmarks/x.py` puts benchmarks/ first on sys.path: take it off, so no file here can stand
+# in for an installed package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 sys.path.insert(0, str(REPO))
 
