@@ -27,14 +27,15 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import nn
 
+from autointerp.models.device_memory import GIB, check_free_memory, gather_ranks, memory_problem, nbytes
 from autointerp.models.encode import HostCopy, encode_on_device
+
+__all__ = ["GIB", "LatentCacheModule", "check_free_memory", "resolve_sparse_model"]
 
 logger = logging.getLogger(__name__)
 
 ACTIVATION_DTYPES = ("float16", "float32")
-GIB = 2**30
-MEMORY_HEADROOM = 1.25
-"""Free GPU memory asked for beyond the weights (activations of a batch, the CUDA context)."""
+
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -164,8 +165,8 @@ class LatentCacheModule(LightningModule):
         drop_after_hookpoints(subject, self.hookpoints)  # later blocks and the LM head never run
         if self.filter_bos and tokenizer.bos_token_id is None:
             raise ValueError(f"filter_bos: the tokenizer of {self.model_name} has no BOS token")
-        needed = _nbytes(*coders.values()) + (0 if self.load_in_8bit else _nbytes(subject))
-        problems = [p for p in _gather(memory_problem(device, needed), every_rank) if p]
+        needed = nbytes(*coders.values()) + (0 if self.load_in_8bit else nbytes(subject))
+        problems = [p for p in gather_ranks(memory_problem(device, needed), every_rank) if p]
         if problems:
             raise ValueError("; ".join(problems))
         if not self.load_in_8bit:
@@ -240,47 +241,6 @@ class LatentCacheModule(LightningModule):
             n_tokens = n_tokens - (input_ids == self.bos_token_id).sum()
         return {"row": rows, "input_ids": input_ids, "n_tokens": n_tokens, "latents": latents,
                 "host": HostCopy(rows, input_ids, latents)}
-
-
-def check_free_memory(device: torch.device, needed_bytes: int, free_total: tuple[int, int] | None = None) -> None:
-    """Raise before loading when `device` lacks the free memory for `needed_bytes` of weights plus headroom."""
-    problem = memory_problem(device, needed_bytes, free_total)
-    if problem:
-        raise ValueError(problem)
-
-
-def memory_problem(device: torch.device, needed_bytes: int, free_total: tuple[int, int] | None = None) -> str | None:
-    """The message when `device` lacks the free memory for `needed_bytes` of weights plus headroom, else None.
-
-    `free_total` (free, total bytes) defaults to what the driver reports; CPUs are not checked."""
-    if device.type != "cuda" and free_total is None:
-        return None
-    free, total = free_total if free_total is not None else torch.cuda.mem_get_info(device)
-    wanted = int(needed_bytes * MEMORY_HEADROOM) + GIB
-    if free < wanted:
-        return (
-            f"trainer.devices: {device} has {free / GIB:.1f} GiB free of {total / GIB:.1f} GiB, but the subject "
-            f"model and coders need about {wanted / GIB:.1f} GiB; another process (e.g. a vLLM server) holds the "
-            "rest. Give predict only the GPUs nothing else uses (trainer.devices: [1, 2, 3], or "
-            "CUDA_VISIBLE_DEVICES), or a smaller dtype"
-        )
-    return None
-
-
-def _gather(item: Any, every_rank: bool) -> list[Any]:
-    """Every rank's `item` when `every_rank` and a process group is up, else [item]."""
-    import torch.distributed as dist
-
-    if not (every_rank and dist.is_available() and dist.is_initialized()):
-        return [item]
-    out: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(out, item)
-    return out
-
-
-def _nbytes(*modules: nn.Module) -> int:
-    """Bytes of every parameter and buffer of `modules`."""
-    return sum(t.numel() * t.element_size() for m in modules for t in (*m.parameters(), *m.buffers()))
 
 
 def _hub_offline() -> bool:
