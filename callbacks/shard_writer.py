@@ -116,6 +116,13 @@ class LatentShardWriter(BasePredictionWriter):
             error, self._error = self._error, None
             raise RuntimeError(f"the latent writer thread failed: {error}") from error
 
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        """The run failed: stop the writer thread (no manifest is written, so the cache reads as incomplete)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Close every rank's files, drop rows held twice, check visibility and write the manifest last on rank 0."""
         if stage != "predict":
