@@ -126,6 +126,11 @@ class AutoInterpCLI(LightningCLI):
         if reuse_cache(self, model):
             return
         self.trainer.predict(model, datamodule=datamodule, return_predictions=False, ckpt_path=ckpt_path)
+        # issue 19: the interpret stage runs here, after predict returned, on global rank 0 only and
+        # without the process group (not inside a Lightning hook, where NCCL and torchrun's env live on)
+        from callbacks.interpret import run_interpret_callbacks
+
+        run_interpret_callbacks(self.trainer)
 
     def after_predict(self) -> None:
         """Print the interpret stage's results table (rank 0, when it ran)."""

@@ -1,8 +1,9 @@
-"""Turn hookpoint activations into sparse latent nonzeros, and the programmatic `LatentCache`.
+"""The programmatic `LatentCache` (the spec's Python API).
 
-`encode_batch` is the one place a batch's activations become (token_index, latent, value)
-nonzeros; `LatentCacheModule.predict_step` and `LatentCache.run` both call it, and both hand the
-result to `ShardSink`, so the CLI and the Python API write the same cache.
+`autointerp.models.encode` is the one place a batch's activations become (token_index, latent,
+value) nonzeros; `LatentCacheModule.predict_step` and `LatentCache.run` both use it and hand the
+result to `ShardSink`, so the CLI and the Python API write the same cache. `encode_batch` is
+re-exported here for existing callers.
 """
 
 from __future__ import annotations
@@ -17,36 +18,11 @@ from typing import Any
 import numpy as np
 
 from autointerp.latents.writer import ShardSink, build_manifest, clear_cache_dir, write_manifest
+from autointerp.models.encode import HostCopy, encode_batch, encode_on_device
+
+__all__ = ["LatentCache", "encode_batch", "nonzeros_to_numpy"]
 
 logger = logging.getLogger(__name__)
-
-
-def encode_batch(acts: Mapping[str, Any], coders: Mapping[str, Any], rows, input_ids, bos_token_id: int | None = None):
-    """Encode every hookpoint's activations; return {hookpoint: (token_index, latent, value)} on the CPU.
-
-    acts: {hookpoint: Tensor[B, T, d_in]}; rows: LongTensor[B] global row indices; input_ids: [B, T].
-    token_index = row * T + position (int64); latent int64; value float32. With `bos_token_id`,
-    nonzeros at positions holding that token are dropped. Only the coder's encoder matmul is dense.
-    """
-    import torch
-
-    batch, ctx_len = input_ids.shape
-    rows = rows.to(input_ids.device, torch.int64)
-    keep_token = (input_ids.reshape(-1) != bos_token_id) if bos_token_id is not None else None
-    out = {}
-    for hp, coder in coders.items():
-        x = acts[hp].reshape(batch * ctx_len, -1)
-        weight = next(iter(coder.parameters()), None) if hasattr(coder, "parameters") else None
-        if weight is not None:
-            x = x.to(weight.dtype)
-        token, latent, value = coder.encode(x)  # token in [0, B*T)
-        token = token.to(rows.device, torch.int64)
-        if keep_token is not None:
-            mask = keep_token[token]
-            token, latent, value = token[mask], latent[mask.to(latent.device)], value[mask.to(value.device)]
-        token_index = rows[token // ctx_len] * ctx_len + token % ctx_len
-        out[hp] = (token_index.cpu(), latent.to(torch.int64).cpu(), value.float().cpu())
-    return out
 
 
 def nonzeros_to_numpy(latents: Mapping[str, tuple]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -115,8 +91,8 @@ class LatentCache:
             batch = tokens[start : min(start + self.batch_size, n_rows)].to(device)
             rows = torch.arange(start, start + len(batch))
             acts = self.runner(batch)
-            latents = encode_batch(acts, self.coders, rows, batch, self.bos_token_id)
-            sink.add(rows.numpy(), batch.cpu().numpy(), nonzeros_to_numpy(latents))
+            latents = encode_on_device(acts, self.coders, batch, self.bos_token_id)
+            sink.add(*HostCopy(rows, batch, latents).numpy())
         self._parts = sink.close()
         logger.info("cached %d rows at %s", n_rows, list(self.coders))
 
