@@ -70,6 +70,9 @@ def build_config(args: argparse.Namespace, available_gpus: int = 0) -> dict[str,
         value = getattr(args, flag.dest)
         if flag.target and (value is not None or flag.keep_none):
             _put(config, flag.target, value)
+    urls = config["interpret"].get("explainer_base_url")
+    if isinstance(urls, list) and len(urls) == 1:  # one server: a plain URL, as in YAML
+        config["interpret"]["explainer_base_url"] = urls[0]
     config["model"]["init_args"].update(model=args.model, sparse_model=args.sparse_model)
     config["data"]["filter_bos"] = args.filter_bos
     # n_splits shards over the whole run: each rank flushes every n_tokens / (n_splits * devices) tokens.
@@ -96,7 +99,7 @@ def main(argv: list[str]) -> int:
     _setup_logging(args.verbose)
     if args.hf_token:
         os.environ["HF_TOKEN"] = args.hf_token  # read by huggingface_hub; never part of the config
-    config = build_config(args, cuda_devices() if (args.num_gpus or args.load_in_8bit) else 0)
+    config = build_config(args, cuda_devices())  # the default (8) uses every visible GPU up to 8
     from autointerp.cli import run_predict_config
 
     return run_predict_config(config)

@@ -102,7 +102,12 @@ FLAGS: tuple[Flag, ...] = (
 """The spec's Complete Parameter Reference, in its order, with its defaults."""
 
 EXTRA_FLAGS: tuple[Flag, ...] = (
-    Flag("explainer_base_url", "interpret.explainer_base_url", None, "Base URL of an OpenAI-compatible server (vLLM, llama.cpp)."),
+    Flag("explainer_base_url", "interpret.explainer_base_url", None,
+         "Base URL of an OpenAI-compatible server (vLLM, llama.cpp); several URLs spread requests over replicas.",
+         nargs="+"),
+    Flag("n_explainer_negatives", "interpret.examples.n_explainer_negatives", None,
+         "Silent excerpts shown to a contrastive explainer (FAISS makes it contrastive); none = as many as "
+         "n_examples_train.", type=int),
     Flag("structured", "interpret.structured", False, "JSON-schema constrained replies (llama.cpp, vLLM, OpenAI).", switch=True),
     Flag("no_llm_cache", None, False, "Do not keep or use the persistent LLM response cache.", switch=True),
     Flag("reference_run", "interpret.reference_run", None, "A run under results/ to compare firing rates against."),

@@ -11,7 +11,6 @@ Outputs: `results/<name>/` (`--name`), TensorBoard under `lightning_logs/<name>/
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,17 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from autointerp.data.module import TokenizedTextDataModule
 from autointerp.interpret_cli import use_attribute_docstrings
-from autointerp.pipeline.predict_hooks import add_interpret_argument, interpret_callbacks, print_results, reuse_cache
+from autointerp.pipeline.outputs import RunPaths, write_run_config
+from autointerp.pipeline.predict_hooks import (
+    add_interpret_argument,
+    interpret_callbacks,
+    print_results,
+    resolved_config,
+    reuse_cache,
+)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "autointerp"
 
 
@@ -35,15 +40,19 @@ def run_dir(name: str) -> Path:
     return Path("results") / name
 
 
-def default_loggers(name: str) -> list[Any]:
-    """TensorBoard under lightning_logs/<name>/ and MLflow (MLFLOW_TRACKING_URI or sqlite:///mlflow.db)."""
+def default_loggers(name: str, interpret: Any = None) -> list[Any]:
+    """TensorBoard under lightning_logs/<name>/ and MLflow, where the `interpret:` section says
+    (`tracking_uri`, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db; `experiment`; none with `mlflow: false`)."""
     from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
-    return [
-        TensorBoardLogger(save_dir="lightning_logs", name=name),
-        MLFlowLogger(experiment_name=EXPERIMENT, run_name=name, tracking_uri=tracking_uri),
-    ]
+    from autointerp.pipeline.tracking import resolve_tracking_uri
+
+    loggers: list[Any] = [TensorBoardLogger(save_dir="lightning_logs", name=name)]
+    if interpret is None or interpret.mlflow:
+        uri = resolve_tracking_uri(interpret.tracking_uri if interpret is not None else None)
+        experiment = interpret.experiment if interpret is not None else EXPERIMENT
+        loggers.append(MLFlowLogger(experiment_name=experiment, run_name=name, tracking_uri=uri))
+    return loggers
 
 
 class ConfigSaver(SaveConfigCallback):
@@ -63,10 +72,13 @@ class ConfigSaver(SaveConfigCallback):
         """Log the config text to every MLflow logger's run (rank 0 only)."""
         from lightning.pytorch.loggers import MLFlowLogger
 
+        from autointerp.pipeline.tracking import tag_experiment
+
         text = self.parser.dump(self.config, skip_none=False)
         for log in trainer.loggers:
             if isinstance(log, MLFlowLogger):
                 log.experiment.log_text(log.run_id, text, self.config_filename)
+                tag_experiment(log.experiment, log.experiment_id)
 
 
 class AutoInterpCLI(LightningCLI):
@@ -104,7 +116,7 @@ class AutoInterpCLI(LightningCLI):
         config = self._get(self.config_init, "trainer", default={})
         name = self._get(self.config, "name")
         if config.get("logger") in (None, True):
-            kwargs["logger"] = default_loggers(name)
+            kwargs["logger"] = default_loggers(name, self._get(self.config_init, "interpret"))
         if self.subcommand == "predict":
             kwargs["callbacks"] = [*_as_list(config.get("callbacks")), *self.predict_callbacks(name)]
         return super().instantiate_trainer(**kwargs)
@@ -123,6 +135,8 @@ class AutoInterpCLI(LightningCLI):
 
         A finished cache of the same model, sparse model and hookpoints is reused (the interpret
         stage then runs on it) unless `--interpret.overwrite` names `cache`."""
+        if self.trainer.is_global_zero:  # every predict run leaves its resolved config, interpreted or not
+            write_run_config(RunPaths(run_dir(self._get(self.config, "name"))), resolved_config(self))
         if reuse_cache(self, model):
             return
         self.trainer.predict(model, datamodule=datamodule, return_predictions=False, ckpt_path=ckpt_path)

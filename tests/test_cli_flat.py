@@ -181,3 +181,29 @@ def test_the_interpret_route_never_imports_lightning():
             "interpret_parser()\nprint('LIGHTNING', 'lightning' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "LIGHTNING False" in out.stdout, out.stderr[-2000:]
+
+
+def test_without_num_gpus_lightning_gets_every_visible_gpu(monkeypatch):
+    """The sample commands omit --num_gpus: the run asks Lightning for every visible GPU (up to 8)."""
+    import autointerp.cli as cli
+    from autointerp import flat_cli
+
+    seen = {}
+    monkeypatch.setattr(flat_cli, "cuda_devices", lambda: 4)
+    monkeypatch.setattr(cli, "run_predict_config", lambda config: seen.setdefault("config", config) and 0)
+    flat_cli.main([*BASE, "--hookpoints", "layers.16"])
+    assert seen["config"]["trainer"] == {"accelerator": "gpu", "devices": 4, "strategy": "ddp", "enable_progress_bar": True}
+    seen.clear()
+    monkeypatch.setattr(flat_cli, "cuda_devices", lambda: 0)
+    flat_cli.main([*BASE, "--hookpoints", "layers.16"])
+    assert seen["config"]["trainer"]["accelerator"] == "cpu"
+
+
+def test_base_url_takes_one_url_or_replicas():
+    one = build_config(parser().parse_args([*BASE, "--explainer_base_url", "http://a:8000/v1"]))
+    assert one["interpret"]["explainer_base_url"] == "http://a:8000/v1"
+    two = build_config(parser().parse_args([*BASE, "--explainer_base_url", "http://a:8000/v1", "http://b:8000/v1"]))
+    assert two["interpret"]["explainer_base_url"] == ["http://a:8000/v1", "http://b:8000/v1"]
+    from autointerp.pipeline.config import InterpretConfig
+
+    assert InterpretConfig(explainer_provider="vllm", explainer_base_url=["http://a:8000/v1", "http://b:8000/v1"])

@@ -83,3 +83,11 @@ def test_a_wrong_key_is_refused(tmp_path, monkeypatch, section, key):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SystemExit):
         parse_only(tmp_path / "bad.yaml")
+
+
+def test_fitting_the_shipped_recipe_never_overwrites_the_shipped_sae():
+    root = Path(__file__).resolve().parent.parent
+    raw = yaml.safe_load((root / "configs" / "train-sae.yaml").read_text())
+    save_dir = (root / raw["model"]["init_args"]["save_dir"]).resolve()
+    assets = (root / "autointerp" / "assets").resolve()
+    assert assets not in save_dir.parents and save_dir != assets

@@ -120,11 +120,16 @@ def test_predict_again_reuses_the_cache_and_asks_nothing_new(run):
     """Runs last: the same command again interprets the existing cache; finished latents are skipped,
     a failed one is retried from the response cache, and nothing goes to the server."""
     root, run_dir, _ = run
-    before = json.loads((run_dir / "summary.json").read_text())["counts"]
+    first = json.loads((run_dir / "summary.json").read_text())
+    before = first["counts"]
     manifest = (run_dir / "latents" / "manifest.json").stat().st_mtime_ns
     proc = run_cli(root, "predict", "--config", str(root / "e2e.yaml"), timeout=300)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (run_dir / "latents" / "manifest.json").stat().st_mtime_ns == manifest
     assert summary["invocation"]["resumed"] == before["explained"] and summary["counts"] == before
-    assert summary["usage_total"]["calls"] == 0
+    assert summary["invocation"]["usage_total"]["calls"] == 0
+    # the work's own timing and cost are kept; the rerun's own are reported apart
+    assert summary["usage_total"]["calls"] == first["usage_total"]["calls"] > 0
+    assert summary["timing_s"]["predict"] == first["timing_s"]["predict"]
+    assert summary["timing_s"]["interpret"] == pytest.approx(first["timing_s"]["interpret"] + summary["invocation"]["timing_s"]["interpret"])
     assert "latents 2: explained" in proc.stdout

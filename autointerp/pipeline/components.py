@@ -32,7 +32,19 @@ def build_explainer(config: InterpretConfig, tokenizer: Any = None) -> Any:
 
     cls = explainer_class(resolve_explainer_name(config))
     return construct(cls, tokenizer=tokenizer, max_examples=config.examples.n_examples_train, structured=config.structured,
-                     output=config.explainer_output)
+                     output=config.explainer_output, context_length=config.explainer_model_max_len)
+
+
+def examples_config(config: InterpretConfig) -> Any:
+    """The examples settings the run uses: a contrastive explainer (FAISS makes the default one contrastive)
+    that was given no `n_explainer_negatives` gets as many as it has training examples."""
+    import dataclasses
+
+    examples = config.examples
+    if resolve_explainer_name(config) == "contrastive" and examples.n_explainer_negatives == 0:
+        logger.info("contrastive explainer: n_explainer_negatives=0, using n_examples_train=%d", examples.n_examples_train)
+        return dataclasses.replace(examples, n_explainer_negatives=examples.n_examples_train)
+    return examples
 
 
 def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, Any]:
@@ -98,7 +110,7 @@ def build_record_builder(config: InterpretConfig, reader: Any, tokenizer: Any, r
     if "neighbours" in config.overwrite:
         _clear_neighbour_caches(run_dir / "examples_cache")
     weights = coder_weights(config, reader)
-    return RecordBuilder(reader, config.examples, tokenizer, cache_dir=run_dir / "examples_cache", **weights)
+    return RecordBuilder(reader, examples_config(config), tokenizer, cache_dir=run_dir / "examples_cache", **weights)
 
 
 def build_output_tokens(config: InterpretConfig, reader: Any, tokenizer: Any) -> Any:

@@ -27,8 +27,9 @@ class InterpretConfig:
     """Model that writes explanations and answers the scorers' prompts."""
     explainer_provider: str = "offline"
     """How the explainer model runs: `offline` (in-process), `openrouter`, `openai`, `vllm`, `llamacpp`."""
-    explainer_base_url: str | None = None
-    """Base URL of an OpenAI-compatible server (vLLM, llama.cpp, ...); required for `vllm` and `llamacpp`."""
+    explainer_base_url: str | list[str] | None = None
+    """Base URL of an OpenAI-compatible server (vLLM, llama.cpp, ...); required for `vllm` and `llamacpp`.
+    A list of URLs spreads the requests over replicas (least busy first)."""
     explainer_model_max_len: int = 5120
     """Context length of the explainer model (the served context when `serve_gguf` starts a server)."""
     serve_gguf: str | None = None

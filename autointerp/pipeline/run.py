@@ -14,7 +14,7 @@ from typing import Any
 from autointerp.latents.format import CacheReader
 from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
-from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
+from autointerp.pipeline.outputs import RunPaths, read_json, redact, write_run_config
 from autointerp.pipeline.stage import InterpretStage, StageState, check_failures
 from autointerp.pipeline.summary import build_summary, write_summary
 
@@ -135,17 +135,37 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
         "explainer": components.resolve_explainer_name(config),
     }
     timing = {**parts.extra_timing, "interpret": wall, **{f"busy/{k}": v for k, v in state.busy_s.items()}}
+    usage, usage_total = _usage(parts.accounting), _usage_total(parts.accounting)
+    earlier = read_json(paths.summary) or {}  # a resumed run keeps the timing and cost of the work done before
     summary = build_summary(
         paths, meta=meta, scorers=list(config.scorers), latents=kept, skipped=skipped,
-        usage=_usage(parts.accounting), timing=timing, cache=cache_statistics(reader), seed=config.seed,
+        usage=_added(earlier.get("usage"), usage), timing=_added(earlier.get("timing_s"), timing),
+        cache=cache_statistics(reader), seed=config.seed,
     )
     summary["skip_reasons"] = {hp: {str(i): r for i, r in sorted(v.items())} for hp, v in state.skip_reasons.items()}
-    summary["usage_total"] = _usage_total(parts.accounting)
+    summary["usage_total"] = _added(earlier.get("usage_total"), usage_total)
     summary["invocation"] = {
         "attempted": state.attempted, "resumed": state.resumed, "not_started": state.not_started,
         "budget_exhausted": bool(parts.accounting is not None and parts.accounting.budget_exhausted),
+        "timing_s": timing, "usage_total": usage_total,
     }
     return summary
+
+
+def _added(earlier: Any, now: dict[str, Any]) -> dict[str, Any]:
+    """`now` plus the numbers of an earlier summary's section (nested dicts added key by key)."""
+    if not isinstance(earlier, dict):
+        return dict(now)
+    out = dict(earlier)
+    for key, value in now.items():
+        before = out.get(key)
+        if isinstance(value, dict):
+            out[key] = _added(before, value)
+        elif isinstance(value, (int, float)) and isinstance(before, (int, float)) and not isinstance(value, bool):
+            out[key] = before + value
+        else:
+            out[key] = value
+    return out
 
 
 def _usage(accounting: Any) -> dict[str, dict[str, Any]]:

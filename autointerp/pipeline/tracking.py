@@ -22,6 +22,13 @@ MAX_PARAM_LEN = 500
 
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+"""MLflow 3's UI opens an experiment without this tag in its GenAI (traces) view; this opens the runs table."""
+HEADLINE_PREFIX = "Headline"
+"""Headline metrics are logged again under this prefix: capitals sort before every other (lower-case)
+metric key, so the runs table shows them as its first metric columns."""
+HEADLINE_METRICS = ("balanced_accuracy", "auroc", "correlation", "f1", "accuracy")
+"""A scorer's headline metric: the first of these it reports (as the report chooses)."""
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
@@ -62,7 +69,25 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
     out.update(flatten(summary.get("usage_total", {}), "usage_total", "/"))
     out.update(flatten(summary.get("timing_s", {}), "timing_s", "/"))
     out.update(flatten(summary.get("cache", {}), "cache", "/"))
+    out.update(headline_metrics(summary))
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def headline_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """`Headline/<scorer>/<hookpoint>/<metric>`: each scorer's headline mean, one column per scorer and hookpoint."""
+    out: dict[str, float] = {}
+    for hp, by_scorer in summary["per_hookpoint"].items():
+        for scorer, metrics in by_scorer.items():
+            name = next((m for m in HEADLINE_METRICS if m in metrics and metrics[m].get("mean") is not None), None)
+            if name is not None:
+                out[f"{HEADLINE_PREFIX}/{scorer}/{hp}/{name}"] = metrics[name]["mean"]
+    return out
+
+
+def tag_experiment(client: Any, experiment_id: str) -> None:
+    """Mark the experiment as model development, so MLflow's UI opens it on the runs table."""
+    key, value = EXPERIMENT_KIND
+    client.set_experiment_tag(experiment_id, key, value)
 
 
 def params(config: dict[str, Any]) -> dict[str, str]:
@@ -114,6 +139,7 @@ def log_run(
         exp = client.get_experiment_by_name(experiment)
         exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
         run_id = client.create_run(exp_id, run_name=summary.get("name")).info.run_id
+    tag_experiment(client, client.get_run(run_id).info.experiment_id)
     write_json(paths.mlflow_run, {"run_id": run_id, "tracking_uri": tracking_uri, "experiment": experiment})
     existing = client.get_run(run_id).data.params
     new_params = {k: v for k, v in params(config).items() if k not in existing}  # MLflow params are immutable

@@ -190,3 +190,34 @@ def test_structured_explanations(cls, keys):
     for require_marker in (True, False):  # cut off at max_tokens: an error, never an explanation
         with pytest.raises(ExplanationError, match="not one whole JSON"):
             parse_explanation('{"explanation": "cats and dogs and', require_marker=require_marker)
+
+
+class CharTokenizer:
+    """One token per character: an exact count to fit against."""
+
+    def encode(self, text):
+        return list(text)
+
+
+@pytest.mark.parametrize("cls", [DefaultExplainer, ContrastiveExplainer])
+def test_context_length_fits_the_prompt_with_fewer_examples_and_says_so(cls, caplog):
+    record = make_record()
+    full = cls(tokenizer=CharTokenizer(), max_tokens=50)
+    whole = full.build_messages(record)
+    size = full._prompt_tokens(whole)
+    fitted = cls(tokenizer=CharTokenizer(), max_tokens=50, context_length=size + 50 - 200)  # 200 tokens too many
+    with caplog.at_level("WARNING"):
+        messages = fitted.build_messages(record)
+    assert fitted._prompt_tokens(messages) <= size - 200  # the prompt plus the reply's room fit
+    shown = messages[-1]["content"].count("Excerpt ")
+    assert 1 <= shown < len(record.train)
+    assert f"shows {shown} of {len(record.train)} examples" in caplog.text
+    assert "".join(record.train[0].str_tokens).replace(" cat", " <<cat>>") in messages[-1]["content"]
+    assert cls(tokenizer=CharTokenizer(), max_tokens=50, context_length=size + 50).build_messages(record) == whole
+
+
+def test_context_length_too_small_for_one_example_is_an_error_naming_the_setting():
+    with pytest.raises(ExplanationError, match="explainer_model_max_len"):
+        DefaultExplainer(max_tokens=50, context_length=60).build_messages(make_record())
+    with pytest.raises(ValueError, match="context_length"):
+        DefaultExplainer(max_tokens=256, context_length=200)

@@ -59,3 +59,30 @@ def test_the_offline_explainer_gets_its_context_length_and_device():
     assert settings["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     client = components.build_client(InterpretConfig(explainer_model="embedded:SmolLM2-135M-Instruct"), Path("."), None)
     assert type(client).__name__ == "OfflineClient" and client.model == "embedded:SmolLM2-135M-Instruct"
+
+
+def test_a_contrastive_run_gets_explainer_negatives_on_real_records(tmp_path):
+    """FAISS turns the explainer contrastive: without n_explainer_negatives its prompt would show no silent excerpt."""
+    from autointerp.latents.format import CacheReader
+    from pipeline_fakes import make_cache
+
+    make_cache(tmp_path / "run", n_rows=40, rates=np.full(8, 0.05))
+    faiss = InterpretConfig(examples=ExamplesConfig(non_activating_source="FAISS", n_examples_train=3))
+    assert components.examples_config(faiss).n_explainer_negatives == 3
+    assert components.examples_config(InterpretConfig()).n_explainer_negatives == 0
+    chosen = InterpretConfig(examples=ExamplesConfig(non_activating_source="FAISS", n_explainer_negatives=5))
+    assert components.examples_config(chosen).n_explainer_negatives == 5
+    contrastive = InterpretConfig(explainer="contrastive", examples=ExamplesConfig(
+        min_examples=2, n_examples_train=3, n_examples_test=2, n_non_activating=4, example_ctx_len=4))
+    builder = components.build_record_builder(contrastive, CacheReader(tmp_path / "run" / "latents"), None, tmp_path / "run")
+    record = next(r for r in map(builder.build, builder.select_latents()) if r is not None)
+    assert len(record.explainer_negatives) == 3 and len(record.negatives) == 4
+    class Digits:  # the fake cache's token ids, decoded as text
+        def decode(self, ids):
+            return f" t{ids[0]}"
+
+        def encode(self, text):
+            return text.split()
+
+    prompt = components.build_explainer(contrastive, Digits()).build_messages(record)[-1]["content"]
+    assert prompt.count("Silent excerpt") == 3

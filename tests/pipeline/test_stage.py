@@ -164,3 +164,15 @@ def test_a_failed_run_exits_1_with_a_message(monkeypatch, capsys):
     monkeypatch.setattr(lcli, "run", fail)
     assert cli.main(["predict", "--config", "x.yaml"]) == 1
     assert "3 of 4 latents failed" in capsys.readouterr().err
+
+
+def test_a_rerun_with_nothing_to_do_keeps_the_work_timing_and_cost(run_dir):
+    """summary.json keeps the first invocation's seconds and tokens; the rerun's own sit under `invocation`."""
+    first = interpret(run_dir, config(), parts=parts(client=CountingClient(accounting=Accounting())))
+    again = interpret(run_dir, config(), parts=parts(client=CountingClient(accounting=Accounting())))
+    assert again["invocation"]["resumed"] == 8 and again["invocation"]["attempted"] == 0
+    own = again["invocation"]["timing_s"]["interpret"]
+    assert again["timing_s"]["interpret"] == pytest.approx(first["timing_s"]["interpret"] + own)
+    assert again["timing_s"]["busy/explain"] == pytest.approx(first["timing_s"]["busy/explain"])
+    assert again["usage_total"] == first["usage_total"] and again["usage"] == first["usage"]
+    assert again["invocation"]["usage_total"]["calls"] == 0 < first["usage_total"]["calls"]

@@ -60,3 +60,25 @@ def test_a_second_interpret_logs_into_the_same_mlflow_run(tmp_path, monkeypatch,
                   builder=FakeBuilder(), scorers={"detection": FakeScorer("detection")}))
     runs = mlflow.MlflowClient(tracking_uri=uri).search_runs([mlflow.MlflowClient(tracking_uri=uri).get_experiment_by_name("second").experiment_id])
     assert len(runs) == 1
+
+
+def test_experiment_opens_on_the_runs_table_with_headline_metrics_first(tmp_path, monkeypatch, store):
+    """MLflow 3's UI opens an untagged experiment in its traces view; the headline metrics sort first."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    make_cache(tmp_path / "results" / "demo")
+    cfg = InterpretConfig(scorers=["detection"], examples=ExamplesConfig(min_examples=1), tracking_uri=store,
+                          report=False, explainer_model="scripted", experiment="tagged")
+    summary = interpret(tmp_path / "results" / "demo", cfg, None, Parts(
+        client=CountingClient(), explainer=FakeExplainer(), builder=FakeBuilder(), scorers={"detection": FakeScorer("detection")}))
+    client = mlflow.MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("tagged")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    run = client.search_runs([experiment.experiment_id])[0]
+    headline = sorted(k for k in run.data.metrics if k.startswith("Headline/"))
+    assert headline == [f"Headline/detection/{hp}/balanced_accuracy" for hp in sorted(summary["per_hookpoint"])
+                        if "detection" in summary["per_hookpoint"][hp]] and headline
+    mean = summary["per_hookpoint"]["layers.1"]["detection"]["balanced_accuracy"]["mean"]
+    assert run.data.metrics[headline[0]] == pytest.approx(mean)
+    assert sorted(run.data.metrics)[: len(headline)] == headline  # the first metric columns
