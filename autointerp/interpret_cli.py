@@ -77,7 +77,7 @@ def _run_config(run_dir: Path, dumped: str) -> dict[str, Any]:
     """The resolved config of this invocation, merged over the run's earlier one (predict's sections stay)."""
     import json
 
-    from autointerp.pipeline.outputs import read_json
+    from autointerp.io import read_json
 
     now = {k: v for k, v in json.loads(dumped).items() if k not in LIGHTNING_KEYS or v is not None}
     now.pop("config", None)

@@ -17,8 +17,9 @@ import numpy as np
 from autointerp.clients.base import Client, Message
 from autointerp.explainers import prompts
 from autointerp.explainers.base import Explainer, ExplanationError
-from autointerp.explainers.formatting import (
+from autointerp.prompting import (
     activation_note,
+    explanation_format,
     example_tokens,
     load_template,
     mark,
@@ -27,7 +28,6 @@ from autointerp.explainers.formatting import (
     render,
 )
 from autointerp.records import ActivatingExample, Explanation, LatentRecord
-from autointerp.scorers.schemas import explanation_format
 
 logger = logging.getLogger(__name__)
 

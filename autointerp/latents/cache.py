@@ -1,6 +1,6 @@
 """Turn hookpoint activations into sparse latent nonzeros, and the programmatic `LatentCache`.
 
-`encode_batch` is the one place a batch's activations become (token_index, latent, value)
+`autointerp.models.encoding.encode_batch` is the one place a batch's activations become (token_index, latent, value)
 nonzeros; `LatentCacheModule.predict_step` and `LatentCache.run` both call it, and both hand the
 result to `ShardSink`, so the CLI and the Python API write the same cache.
 """
@@ -17,36 +17,9 @@ from typing import Any
 import numpy as np
 
 from autointerp.latents.writer import ShardSink, build_manifest, clear_cache_dir, write_manifest
+from autointerp.models.encoding import encode_batch
 
 logger = logging.getLogger(__name__)
-
-
-def encode_batch(acts: Mapping[str, Any], coders: Mapping[str, Any], rows, input_ids, bos_token_id: int | None = None):
-    """Encode every hookpoint's activations; return {hookpoint: (token_index, latent, value)} on the CPU.
-
-    acts: {hookpoint: Tensor[B, T, d_in]}; rows: LongTensor[B] global row indices; input_ids: [B, T].
-    token_index = row * T + position (int64); latent int64; value float32. With `bos_token_id`,
-    nonzeros at positions holding that token are dropped. Only the coder's encoder matmul is dense.
-    """
-    import torch
-
-    batch, ctx_len = input_ids.shape
-    rows = rows.to(input_ids.device, torch.int64)
-    keep_token = (input_ids.reshape(-1) != bos_token_id) if bos_token_id is not None else None
-    out = {}
-    for hp, coder in coders.items():
-        x = acts[hp].reshape(batch * ctx_len, -1)
-        weight = next(iter(coder.parameters()), None) if hasattr(coder, "parameters") else None
-        if weight is not None:
-            x = x.to(weight.dtype)
-        token, latent, value = coder.encode(x)  # token in [0, B*T)
-        token = token.to(rows.device, torch.int64)
-        if keep_token is not None:
-            mask = keep_token[token]
-            token, latent, value = token[mask], latent[mask.to(latent.device)], value[mask.to(value.device)]
-        token_index = rows[token // ctx_len] * ctx_len + token % ctx_len
-        out[hp] = (token_index.cpu(), latent.to(torch.int64).cpu(), value.float().cpu())
-    return out
 
 
 def nonzeros_to_numpy(latents: Mapping[str, tuple]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -138,8 +138,7 @@ def coder_weights(config: InterpretConfig, reader: Any) -> dict[str, Any]:
     examples = config.examples
     if examples.non_activating_source != "neighbours" or examples.neighbours_type == "co-occurrence":
         return {}
-    from autointerp.models.sparse_coders import load_sparse_coders
-    from autointerp.models.cache_module import resolve_sparse_model
+    from autointerp.models.sparse_coders import load_sparse_coders, resolve_sparse_model
 
     hookpoints = config.hookpoints or reader.hookpoints
     coders = load_sparse_coders(resolve_sparse_model(reader.manifest["sparse_model"]), hookpoints)

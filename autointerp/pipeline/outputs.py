@@ -10,13 +10,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from autointerp.latents.format import write_json
+from autointerp.io import read_json, write_json
 from autointerp.records import Explanation, Latent, LatentRecord, ScoreResult
 
 SECRET_KEY = re.compile(r"(api[_-]?key|token$|hf_token|secret|password|authorization)", re.IGNORECASE)
@@ -69,14 +68,6 @@ class RunPaths:
         if base.is_dir():
             for hp in sorted(p for p in base.iterdir() if p.is_dir()):
                 yield from sorted(hp.glob("*.json"), key=lambda p: int(p.stem))
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON file's content, or None when it is missing or unreadable (a torn write never lands)."""
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def load_explanation(paths: RunPaths, latent: Latent) -> Explanation | None:

@@ -56,7 +56,7 @@ def reuse_cache(cli: Any, model: Any) -> bool:
         return False
     from autointerp.latents.format import MANIFEST
     from autointerp.lightning_cli import run_dir
-    from autointerp.pipeline.outputs import read_json
+    from autointerp.io import read_json
 
     name = cli._get(cli.config, "name")
     manifest = read_json(run_dir(name) / "latents" / MANIFEST)

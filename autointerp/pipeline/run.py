@@ -14,7 +14,8 @@ from typing import Any
 from autointerp.latents.format import CacheReader
 from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
-from autointerp.pipeline.outputs import RunPaths, read_json, redact, write_run_config
+from autointerp.io import read_json
+from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
 from autointerp.pipeline.stage import InterpretStage, StageState, check_failures
 from autointerp.pipeline.summary import build_summary, write_summary
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from autointerp.latents.format import CacheReader, atomic_write_bytes, write_json
+from autointerp.io import atomic_write_bytes, write_json
+from autointerp.latents.format import CacheReader
 
 FIELDS = (
     "hookpoint", "latent", "firing_rate", "reference_firing_rate", "firing_rate_diff", "log_firing_ratio",

@@ -10,8 +10,8 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from autointerp.latents.format import write_json
-from autointerp.pipeline.outputs import RunPaths, read_json
+from autointerp.io import read_json, write_json
+from autointerp.pipeline.outputs import RunPaths
 from autointerp.records import Latent, ScoredSample, ScoreResult
 
 

@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from autointerp.latents.format import write_json
-from autointerp.pipeline.outputs import RunPaths, read_json
+from autointerp.io import read_json, write_json
+from autointerp.pipeline.outputs import RunPaths
 
 logger = logging.getLogger(__name__)
 MAX_PARAM_LEN = 500

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from autointerp.latents.format import atomic_write_bytes
+from autointerp.io import atomic_write_bytes
 from autointerp.report.cards import card_job
 from autointerp.report.load import RunData, load_run
 from autointerp.report.plots import histograms_svg, scatter_svg, xml_escape

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from autointerp.clients.base import Client, LLMError, Message, Response
-from autointerp.explainers.formatting import load_template, render
+from autointerp.prompting import load_template, render
 from autointerp.metrics.classification import auroc, classification_metrics
 from autointerp.records import Example, Explanation, LatentRecord, ScoredSample, ScoreResult
 from autointerp.scorers import prompts
 from autointerp.scorers.base import Scorer
 from autointerp.scorers.parsing import parse_verdicts, probability_yes, tokens_at, verdict_spans
-from autointerp.scorers.schemas import verdicts_format
+from autointerp.prompting import verdicts_format
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from autointerp.explainers.formatting import example_tokens
+from autointerp.prompting import example_tokens
 from autointerp.records import LatentRecord, ScoredSample
 from autointerp.scorers.classifier import ClassifierScorer, Item
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from autointerp.explainers.formatting import example_tokens, mark, marked_positions
+from autointerp.prompting import example_tokens, mark, marked_positions
 from autointerp.records import LatentRecord
 from autointerp.scorers import prompts
 from autointerp.scorers.classifier import ClassifierScorer, Item

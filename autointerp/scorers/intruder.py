@@ -13,14 +13,14 @@ import random
 from typing import Any
 
 from autointerp.clients.base import Client, LLMError, Message, Response
-from autointerp.explainers.formatting import example_tokens, load_template, mark, marked_positions, render
+from autointerp.prompting import example_tokens, load_template, mark, marked_positions, render
 from autointerp.records import Explanation, LatentRecord, ScoredSample, ScoreResult
 from autointerp.scorers import prompts
 from autointerp.scorers.base import Scorer
 from autointerp.scorers.classifier import Item, ask, latent_rng
 from autointerp.scorers.fuzz import decoy_positions
 from autointerp.scorers.parsing import parse_choice
-from autointerp.scorers.schemas import choice_format
+from autointerp.prompting import choice_format
 
 logger = logging.getLogger(__name__)
 

@@ -167,7 +167,7 @@ def test_top_output_tokens_by_hand():
 
 
 def test_mark_keeps_edge_whitespace_outside_the_delimiters():
-    from autointerp.explainers.formatting import mark
+    from autointerp.prompting import mark
 
     assert mark(["The", " cat", " sat", " down"], [1, 2]) == "The <<cat sat>> down"
     assert mark(["A", " ", "b"], [1]) == "A<< >>b"

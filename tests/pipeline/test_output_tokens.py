@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.numpy import save_file
 
-from autointerp.latents.format import MANIFEST, write_json
+from autointerp.io import write_json
+from autointerp.latents.format import MANIFEST
 from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.output_tokens import OutputTokens, build_output_tokens, load_unembedding
 from autointerp.pipeline.run import Parts, interpret
