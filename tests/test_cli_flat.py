@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from autointerp.flat_cli import build_config, parser
+from autointerp.cli.flat import build_config, parser
 
 BASE = ["meta-llama/Llama-2-7b-hf", "/path/to/sae"]
 
@@ -109,11 +109,11 @@ def test_settings_that_cannot_work_here_are_clear_errors():
 
 
 def test_hf_token_goes_to_the_environment_never_into_the_config(monkeypatch):
-    import autointerp.cli as cli
-    from autointerp import flat_cli
+    import autointerp.cli.predict as cli
+    from autointerp.cli import flat as flat_cli
 
     seen = {}
-    monkeypatch.setattr(cli, "run_predict_config", lambda config: seen.setdefault("config", config) and 0)
+    monkeypatch.setattr(cli, "run_config", lambda config: seen.setdefault("config", config) and 0)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     flat_cli.main([*BASE, "--hf_token", "hf_planted_secret_123", "--hookpoints", "layers.16"])
     import os
@@ -124,7 +124,7 @@ def test_hf_token_goes_to_the_environment_never_into_the_config(monkeypatch):
 
 def test_the_flat_config_builds_the_same_objects_as_yaml(tmp_path, monkeypatch):
     """All flags at non-default values, through the real LightningCLI parser, reach the objects."""
-    from autointerp.lightning_cli import AutoInterpCLI, use_attribute_docstrings
+    from autointerp.cli.predict import AutoInterpCLI, use_attribute_docstrings
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
@@ -175,7 +175,7 @@ def test_the_interpret_route_never_imports_lightning():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom autointerp.interpret_cli import interpret_parser\nfrom autointerp.pipeline.run import interpret\n"
+    code = ("import sys\nfrom autointerp.cli.interpret import interpret_parser\nfrom autointerp.pipeline.run import interpret\n"
             "from autointerp.pipeline import components, tracking, tokenizer\n"
             "import autointerp.examples, autointerp.scorers, autointerp.explainers, autointerp.report, autointerp.models.subject\n"
             "interpret_parser()\nprint('LIGHTNING', 'lightning' in sys.modules)")
@@ -185,12 +185,12 @@ def test_the_interpret_route_never_imports_lightning():
 
 def test_without_num_gpus_lightning_gets_every_visible_gpu(monkeypatch):
     """The sample commands omit --num_gpus: the run asks Lightning for every visible GPU (up to 8)."""
-    import autointerp.cli as cli
-    from autointerp import flat_cli
+    import autointerp.cli.predict as cli
+    from autointerp.cli import flat as flat_cli
 
     seen = {}
     monkeypatch.setattr(flat_cli, "cuda_devices", lambda: 4)
-    monkeypatch.setattr(cli, "run_predict_config", lambda config: seen.setdefault("config", config) and 0)
+    monkeypatch.setattr(cli, "run_config", lambda config: seen.setdefault("config", config) and 0)
     flat_cli.main([*BASE, "--hookpoints", "layers.16"])
     assert seen["config"]["trainer"] == {"accelerator": "gpu", "devices": 4, "strategy": "ddp", "enable_progress_bar": True}
     seen.clear()

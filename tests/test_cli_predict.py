@@ -74,7 +74,7 @@ def test_help_does_not_import_lightning():
 
 
 def test_bad_name_fails_before_loading(predicted, monkeypatch):
-    from autointerp.lightning_cli import AutoInterpCLI
+    from autointerp.cli.predict import AutoInterpCLI
 
     monkeypatch.chdir(predicted)
     with pytest.raises(ValueError, match="name: 'a/b' must be a plain folder name"):
@@ -83,7 +83,7 @@ def test_bad_name_fails_before_loading(predicted, monkeypatch):
 
 @pytest.mark.parametrize("flag", ["--data.filter_bos", "--model.filter_bos"])
 def test_filter_bos_is_one_setting_for_data_and_model(predicted, monkeypatch, flag):
-    from autointerp.lightning_cli import AutoInterpCLI
+    from autointerp.cli.predict import AutoInterpCLI
 
     monkeypatch.chdir(predicted)
     cli = AutoInterpCLI(args=["--config", "predict.yaml", flag, "true", "--trainer.logger", "false"], run=False)
@@ -114,7 +114,7 @@ def test_predict_honours_the_interpret_tracking_settings_and_writes_run_config(p
 
 
 def test_mlflow_false_leaves_only_tensorboard():
-    from autointerp.lightning_cli import default_loggers
+    from autointerp.cli.predict import default_loggers
     from autointerp.pipeline.config import InterpretConfig
 
     assert [type(lg).__name__ for lg in default_loggers("x", InterpretConfig(mlflow=False))] == ["TensorBoardLogger"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autointerp.flat_cli import build_config, parser
+from autointerp.cli.flat import build_config, parser
 from autointerp.pipeline.config import InterpretConfig
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").rglob("*.yaml"))
@@ -16,7 +16,7 @@ CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").rglob("*.y
 
 def parse_only(path: Path):
     """Parse a config with the real AutoInterpCLI parser (class signatures checked), instantiating nothing."""
-    from autointerp.lightning_cli import AutoInterpCLI, use_attribute_docstrings
+    from autointerp.cli.predict import AutoInterpCLI, use_attribute_docstrings
 
     class ParseOnly(AutoInterpCLI):
         def before_instantiate_classes(self) -> None:

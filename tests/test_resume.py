@@ -95,7 +95,7 @@ def calls_per_latent(run_dir: Path) -> dict[str, int]:
 
 
 def test_killed_run_resumes_without_redoing_finished_latents(server, tmp_path):
-    from autointerp.interpret_cli import interpret_main
+    from autointerp.cli.interpret import interpret_main
 
     results = tmp_path / "results"
     make_runs(results, ["killed", "whole"])

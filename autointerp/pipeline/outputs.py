@@ -24,10 +24,27 @@ COUNT_KEYS = {"n_tokens", "max_tokens", "prompt_tokens", "completion_tokens", "t
 
 
 class RunPaths:
-    """Paths inside one run folder."""
+    """Paths inside one run folder: the only place that builds them."""
 
     def __init__(self, run_dir: str | Path):
         self.root = Path(run_dir)
+
+    @classmethod
+    def for_run(cls, results_dir: str | Path, name: str) -> RunPaths:
+        """`<results_dir>/<name>`; ValueError naming `name` unless it is a plain folder name."""
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise ValueError(f"name: {name!r} must be a plain folder name (no '/')")
+        return cls(Path(results_dir) / name)
+
+    def sibling(self, name_or_path: str | Path) -> RunPaths:
+        """Another run: by name, beside this one under the same results folder, or by absolute path."""
+        path = Path(name_or_path)
+        return RunPaths(path if path.is_absolute() else self.root.parent / path)
+
+    @property
+    def name(self) -> str:
+        """The run's name (its folder's name)."""
+        return self.root.name
 
     @property
     def latents(self) -> Path:

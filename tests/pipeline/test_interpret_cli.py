@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from autointerp.interpret_cli import interpret_main
+from autointerp.cli.interpret import interpret_main
 
 
 def test_bad_settings_and_missing_runs_are_clear_errors(tmp_path, capsys):

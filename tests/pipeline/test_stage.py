@@ -155,7 +155,7 @@ def test_the_failure_fraction_counts_the_whole_run_not_one_rerun(run_dir):
 
 def test_a_failed_run_exits_1_with_a_message(monkeypatch, capsys):
     import autointerp.cli as cli
-    import autointerp.lightning_cli as lcli
+    import autointerp.cli.predict as lcli
     from autointerp.pipeline.stage import RunFailedError
 
     def fail(args):

@@ -97,7 +97,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("load_in_8bit", "model.init_args.load_in_8bit", False, "Load the subject model in 8 bits (needs CUDA).", switch=True),
     Flag("hf_token", None, None, "Hugging Face token; passed through the environment, never written."),
     Flag("overwrite", "interpret.overwrite", [], "Stages to redo: cache, neighbours, explanations, scores.", nargs="*"),
-    Flag("name", "name", "default", "Run name: results go to results/NAME."),
+    Flag("name", "name", "default", "Run name: results go to RESULTS_DIR/NAME."),
 )
 """The spec's Complete Parameter Reference, in its order, with its defaults."""
 
@@ -114,5 +114,6 @@ EXTRA_FLAGS: tuple[Flag, ...] = (
     Flag("serve_gguf", "interpret.serve_gguf", None, "Serve this GGUF (`embedded`: the shipped SmolLM2) with llama.cpp on 127.0.0.1 for the stage."),
     Flag("tracking_uri", "interpret.tracking_uri", None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)."),
     Flag("interpret", None, True, "Run the interpret stage after caching.", switch=True),
+    Flag("results_dir", "results_dir", "results", "Folder holding the runs."),
 )
 """Flags beyond the spec's reference."""

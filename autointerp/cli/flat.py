@@ -12,7 +12,8 @@ import math
 import os
 from typing import Any
 
-from autointerp.flat_flags import EXTRA_FLAGS, FLAGS
+from autointerp.cli.common import setup_logging
+from autointerp.cli.flat_flags import EXTRA_FLAGS, FLAGS
 
 CACHE_MODULE = "autointerp.models.cache_module.LatentCacheModule"
 
@@ -96,18 +97,10 @@ def _put(config: dict[str, Any], target: str, value: Any) -> None:
 def main(argv: list[str]) -> int:
     """Parse the flat flags, then run the same predict + interpret route as `autointerp predict --config`."""
     args = parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     if args.hf_token:
         os.environ["HF_TOKEN"] = args.hf_token  # read by huggingface_hub; never part of the config
     config = build_config(args, cuda_devices())  # the default (8) uses every visible GPU up to 8
-    from autointerp.cli import run_predict_config
+    from autointerp.cli.predict import run_config
 
-    return run_predict_config(config)
-
-
-def _setup_logging(verbose: bool) -> None:
-    import logging
-    import sys
-
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return run_config(config)
