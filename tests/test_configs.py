@@ -41,10 +41,24 @@ def test_config_parses_against_the_real_signatures(path, tmp_path, monkeypatch):
     config = parse_only(path)
     assert config.model.class_path.count(".") >= 2
     raw = yaml.safe_load(path.read_text())
-    if "interpret" in raw:  # the interpret section builds a validated InterpretConfig
-        interpret = InterpretConfig(**raw["interpret"])
-        assert interpret.scorers == raw["interpret"]["scorers"]
-        assert config.interpret.scorers == raw["interpret"]["scorers"]
+    if "interpret" in raw:  # the interpret section builds a validated InterpretConfig with real components
+        interpret = instantiate_interpret(path)
+        assert [_path(s) for s in interpret.scorers] == [s["class_path"] for s in raw["interpret"]["scorers"]]
+        assert _path(interpret.client) == raw["interpret"]["client"]["class_path"]
+        assert [s.class_path for s in config.interpret.scorers] == [s["class_path"] for s in raw["interpret"]["scorers"]]
+
+
+def instantiate_interpret(path: Path) -> InterpretConfig:
+    """The interpret section of a config file, built by `autointerp interpret`'s parser."""
+    from autointerp.cli.interpret import interpret_parser
+
+    parser = interpret_parser()
+    return parser.instantiate_classes(parser.parse_args(["--config", str(path), "--name", "x"])).interpret
+
+
+def _path(component) -> str:
+    """`autointerp.scorers.DetectionScorer` for a DetectionScorer (the package exports every class)."""
+    return f"{type(component).__module__.rsplit('.', 1)[0]}.{type(component).__name__}"
 
 
 SPEC_COMMANDS = {
@@ -67,9 +81,11 @@ def test_each_preset_is_its_spec_command(name):
 
 
 def test_quickstart_interprets_offline_with_the_embedded_llm():
-    raw = yaml.safe_load((Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml").read_text())
-    interpret = InterpretConfig(**raw["interpret"])
-    assert interpret.serve_gguf == "embedded" and interpret.explainer_provider == "llamacpp"
+    path = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
+    raw = yaml.safe_load(path.read_text())
+    interpret = instantiate_interpret(path)
+    assert interpret.serve_gguf == "embedded" and type(interpret.client).__name__ == "LlamaCppClient"
+    assert interpret.explainer.structured and all(s.structured for s in interpret.scorers)
     assert raw["model"]["init_args"]["model"] == "embedded:SmolLM2-135M-Instruct"
 
 

@@ -2,6 +2,7 @@
 
 The flags become the same config dict a YAML file gives `autointerp predict` (trainer, data, model,
 interpret sections), which then runs through the same LightningCLI; there is one code path, not two.
+The spec's names (providers, explainers, scorers) become `class_path` dicts in `spec_names`.
 `--hf_token` goes to the hub client through the environment (HF_TOKEN) and is never written anywhere.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from autointerp.cli.common import setup_logging
 from autointerp.cli.flat_flags import EXTRA_FLAGS, FLAGS
+from autointerp.cli.spec_names import client_spec, examples_spec, explainer_spec, scorer_specs
 
 CACHE_MODULE = "autointerp.models.cache_module.LatentCacheModule"
 
@@ -71,17 +73,16 @@ def build_config(args: argparse.Namespace, available_gpus: int = 0) -> dict[str,
         value = getattr(args, flag.dest)
         if flag.target and (value is not None or flag.keep_none):
             _put(config, flag.target, value)
-    urls = config["interpret"].get("explainer_base_url")
-    if isinstance(urls, list) and len(urls) == 1:  # one server: a plain URL, as in YAML
-        config["interpret"]["explainer_base_url"] = urls[0]
     config["model"]["init_args"].update(model=args.model, sparse_model=args.sparse_model)
     config["data"]["filter_bos"] = args.filter_bos
     # n_splits shards over the whole run: each rank flushes every n_tokens / (n_splits * devices) tokens.
     config["flush_tokens"] = max(1, math.ceil(args.n_tokens / (args.n_splits * devices)))
-    config["interpret"]["llm_cache"] = not args.no_llm_cache
-    config["interpret"]["enabled"] = bool(args.interpret)
-    config["interpret"]["seed"] = args.seed
-    config["interpret"]["examples"]["seed"] = args.seed
+    interpret = config["interpret"]
+    interpret.update(enabled=bool(args.interpret), seed=args.seed, client=client_spec(args),
+                     explainer=explainer_spec(args), scorers=scorer_specs(args))
+    interpret["examples"].update(examples_spec(args), seed=args.seed)
+    if args.serve_gguf:
+        interpret["serve_context_length"] = args.explainer_model_max_len
     return config
 
 

@@ -54,10 +54,14 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
     if config.reference_run:
         CacheReader(_reference_dir(paths, config.reference_run) / "latents")  # fails before any LLM call
     write_run_config(paths, run_config)
+    if parts.client is None and config.client is None:
+        components.build_client(config, paths.root)  # raises, naming interpret.client, before anything loads
     _fill_parts(parts, config, reader, paths)
     with _served_model(config) as base_url:
         if parts.client is None:
-            parts.client = components.build_client(config, paths.root, parts.accounting, base_url)
+            parts.client = components.build_client(config, paths.root, base_url)
+        if parts.accounting is None:
+            parts.accounting = getattr(parts.client, "accounting", None)
         return _interpret(paths, config, reader, run_config, parts)
 
 
@@ -67,7 +71,7 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
         scorers=parts.scorers, accounting=parts.accounting, output_tokens=parts.output_tokens,
     )
     latents = stage.select()
-    logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, config.explainer_model)
+    logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, getattr(parts.client, "model", "?"))
     start = time.perf_counter()
     try:
         state = asyncio.run(_run_and_close(stage, latents, parts.client))
@@ -91,14 +95,15 @@ async def _run_and_close(stage: InterpretStage, latents: list, client: Any) -> S
 
 @contextlib.contextmanager
 def _served_model(config: InterpretConfig) -> Iterator[str | None]:
-    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration and yield its base URL (else the configured one)."""
+    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration and yield its base URL (None when nothing is served)."""
     if not config.serve_gguf:
-        yield config.explainer_base_url
+        yield None
         return
     from autointerp.clients.llamacpp_server import LlamaCppServer, embedded_gguf_path
 
     gguf = embedded_gguf_path() if config.serve_gguf == "embedded" else Path(config.serve_gguf)
-    with LlamaCppServer(gguf, model=config.explainer_model, n_ctx=config.explainer_model_max_len) as server:
+    model = getattr(config.client, "model", None) or gguf.stem
+    with LlamaCppServer(gguf, model=model, n_ctx=config.serve_context_length) as server:
         yield server.base_url
 
 
@@ -113,12 +118,12 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
     if parts.explainer is None:
         parts.explainer = components.build_explainer(config, parts.tokenizer)
     if parts.builder is None:
-        parts.builder = components.build_record_builder(config, reader, parts.tokenizer, paths.root)
+        parts.builder = components.build_record_builder(config, reader, parts.tokenizer, paths.root, parts.explainer)
     if parts.output_tokens is None:
         tokenizer = parts.tokenizer or getattr(parts.builder, "tokenizer", None)
-        parts.output_tokens = components.build_output_tokens(config, reader, tokenizer) if tokenizer else None
-    if parts.accounting is None:
-        parts.accounting = getattr(parts.client, "accounting", None) or components.build_accounting(config)
+        parts.output_tokens = components.build_output_tokens(config, reader, tokenizer, parts.explainer) if tokenizer else None
+    if parts.accounting is None and parts.client is not None:
+        parts.accounting = getattr(parts.client, "accounting", None)
 
 
 def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float) -> dict[str, Any]:
@@ -132,14 +137,14 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
         "name": paths.root.name,
         "model": manifest.get("model"),
         "sparse_model": manifest.get("sparse_model"),
-        "explainer_model": config.explainer_model,
-        "explainer": components.resolve_explainer_name(config),
+        "explainer_model": getattr(parts.client, "model", None),
+        "explainer": getattr(parts.explainer, "name", None),
     }
     timing = {**parts.extra_timing, "interpret": wall, **{f"busy/{k}": v for k, v in state.busy_s.items()}}
     usage, usage_total = _usage(parts.accounting), _usage_total(parts.accounting)
     earlier = read_json(paths.summary) or {}  # a resumed run keeps the timing and cost of the work done before
     summary = build_summary(
-        paths, meta=meta, scorers=list(config.scorers), latents=kept, skipped=skipped,
+        paths, meta=meta, scorers=list(parts.scorers), latents=kept, skipped=skipped,
         usage=_added(earlier.get("usage"), usage), timing=_added(earlier.get("timing_s"), timing),
         cache=cache_statistics(reader), seed=config.seed,
     )
@@ -212,5 +217,5 @@ def _specialization(paths: RunPaths, reference_run: str) -> dict[str, Any]:
 
 
 def _reference_dir(paths: RunPaths, reference_run: str) -> Path:
-    """A reference run by name (a sibling under results/) or by path."""
-    return Path(reference_run) if Path(reference_run).is_absolute() else paths.root.parent / reference_run
+    """A reference run by name (a sibling under the results folder) or by path."""
+    return paths.sibling(reference_run).root

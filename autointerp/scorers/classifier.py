@@ -43,9 +43,13 @@ class Item:
                             activating=self.activating, quantile=self.quantile, highlighted=self.highlighted)
 
 
-def latent_rng(seed: int, record: LatentRecord) -> random.Random:
+DEFAULT_SEED = 22
+"""The seed of a scorer given none, outside a run (in a run, `interpret.seed` reaches it through `bind`)."""
+
+
+def latent_rng(seed: int | None, record: LatentRecord) -> random.Random:
     """A generator seeded by the scorer seed and the latent, so each latent shuffles differently."""
-    return random.Random(f"{seed}/{record.latent}")
+    return random.Random(f"{DEFAULT_SEED if seed is None else seed}/{record.latent}")
 
 
 async def ask(client: Client, messages: list[Message], **kwargs: Any) -> Response | LLMError:
@@ -66,7 +70,7 @@ class ClassifierScorer(Scorer):
         *,
         n_examples_per_prompt: int = 5,
         log_probs: bool = False,
-        seed: int = 22,
+        seed: int | None = None,
         threshold: float = 0.0,
         tokenizer: Any = None,
         prompt_template: str | None = None,
@@ -79,7 +83,7 @@ class ClassifierScorer(Scorer):
         Args:
             n_examples_per_prompt: excerpts per prompt (the spec's `num_examples_per_scorer_prompt`).
             log_probs: ask for logprobs and record P(yes) per example, giving AUROC.
-            seed: seeds the shuffling (mixed with the latent, so latents differ).
+            seed: seeds the shuffling (mixed with the latent, so latents differ); None: the run's seed.
             threshold: marking rule, as for explainers (fraction of the excerpt's maximum).
             tokenizer: decodes example tokens when a record lacks `str_tokens`.
             prompt_template: path of a file replacing the user-message template.

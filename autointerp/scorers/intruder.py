@@ -33,7 +33,7 @@ class IntruderScorer(Scorer):
     name = "intruder"
     needs_explanation = False
 
-    def __init__(self, *, n_examples_per_prompt: int = 5, seed: int = 22, threshold: float = 0.0,
+    def __init__(self, *, n_examples_per_prompt: int = 5, seed: int | None = None, threshold: float = 0.0,
                  tokenizer: Any = None, prompt_template: str | None = None, max_tokens: int = 16,
                  temperature: float = 0.0, structured: bool = False) -> None:
         """Settings only; `n_examples_per_prompt` counts the intruder (at least 2); `structured`

@@ -8,7 +8,7 @@ import torch
 from interp_fixtures import ScriptedClient, make_record
 from autointerp.clients.base import Response
 from autointerp.explainers import (ChainOfThoughtExplainer, ContrastiveExplainer, DefaultExplainer, Explainer,
-                                   ExplanationError, explainer_class)
+                                   ExplanationError)
 from autointerp.explainers.default import parse_explanation
 from autointerp.explainers.logit_lens import top_output_tokens
 
@@ -141,9 +141,7 @@ def test_unparseable_reply_is_an_error_not_an_explanation():
 def test_names_and_custom_template(tmp_path):
     for name, cls in [("default", DefaultExplainer), ("contrastive", ContrastiveExplainer),
                       ("chain-of-thought", ChainOfThoughtExplainer)]:
-        assert explainer_class(name) is cls and issubclass(cls, Explainer)
-    with pytest.raises(ValueError, match="unknown name"):
-        explainer_class("fancy")
+        assert cls.name == name and issubclass(cls, Explainer)
     path = tmp_path / "t.txt"
     path.write_text("Look:\n$examples$output_tokens\nExplanation: please")
     assert user_prompt(DefaultExplainer(prompt_template=str(path))).startswith("Look:\nExcerpt 1: The <<cat>>")
