@@ -54,9 +54,10 @@ LANDINGS = [
     ("--n_non_activating 14", "interpret.examples.n_non_activating", 14),
     ("--example_ctx_len 16", "interpret.examples.example_ctx_len", 16),
     ("--center_examples false", "interpret.examples.center_examples", False),
-    ("--non_activating_source FAISS", "interpret.examples.non_activating_source", "FAISS"),
+    ("--non_activating_source FAISS", "interpret.examples.non_activating.class_path", "autointerp.examples.FaissSource"),
     ("--non_activating_source FAISS", "interpret.explainer.class_path", "autointerp.explainers.ContrastiveExplainer"),
-    ("--neighbours_type decoder_similarity", "interpret.examples.neighbours_type", "decoder_similarity"),
+    ("--non_activating_source neighbours --neighbours_type decoder_similarity", "interpret.examples.non_activating",
+     {"class_path": "autointerp.examples.NeighboursSource", "init_args": {"neighbours_type": "decoder_similarity"}}),
     ("--pipeline_num_proc 4", "interpret.pipeline_num_proc", 4),
     ("--num_gpus 0", "trainer.accelerator", "cpu"),
     ("--seed 7", "seed_everything", 7),
@@ -135,7 +136,7 @@ def test_the_flat_config_builds_the_same_objects_as_yaml(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-test")
-    flags = " ".join(f for f, _, _ in LANDINGS if not f.startswith("--num_gpus"))
+    flags = " ".join(f for f, _, _ in LANDINGS if not f.startswith("--num_gpus") and "neighbours_type" not in f)
     config = build_config(parser().parse_args([*BASE, *shlex.split(flags.replace("--n_tokens 1000 --n_splits 4", ""))]))
     use_attribute_docstrings()
     cli = AutoInterpCLI(args=["--config", json.dumps(config)], run=False)
@@ -150,7 +151,7 @@ def test_the_flat_config_builds_the_same_objects_as_yaml(tmp_path, monkeypatch):
     assert [s.n_examples_per_prompt for s in interpret.scorers[:3]] == [7, 7, 7] and interpret.scorers[0].log_probs is True
     assert interpret.explainer.name == "chain-of-thought" and interpret.explainer.context_length == 2048
     assert type(interpret.client).__name__ == "OpenRouter" and interpret.client.model == "gpt-4o-mini"
-    assert interpret.examples.non_activating_source == "FAISS" and interpret.examples.center_examples is False
+    assert type(interpret.examples.non_activating).__name__ == "FaissSource" and interpret.examples.center_examples is False
     assert (interpret.examples.min_examples, interpret.examples.seed, interpret.pipeline_num_proc) == (10, 7, 4)
     assert interpret.overwrite == ["explanations", "scores"] and interpret.seed == 7
     assert cli.config["name"] == "finance" and cli.config["seed_everything"] == 7

