@@ -13,6 +13,7 @@ import numpy as np
 from autointerp.examples.config import ExamplesConfig
 from autointerp.examples.non_activating import Candidates, FaissSource, NeighboursSource, NonActivatingSource, Query, RandomSource
 from autointerp.examples.samplers import QuantileSampler, Sampler, quantile_bins, split_train_test
+from autointerp.examples.view import CacheView
 from autointerp.examples.windows import (
     Windows,
     find_windows,
@@ -58,6 +59,12 @@ class RecordBuilder:
         self.train_sampler = train_sampler or config.train_sampler or QuantileSampler()
         self.source = source or config.non_activating or RandomSource()
         self._check_settings()
+        self.view = CacheView(
+            reader=reader, ctx_len=self.ctx_len, width=self.width, n_rows=self.n_rows, seed=config.seed,
+            cache_dir=self.cache_dir, top_windows=self.top_windows, weights_for=self.weights_for,
+            decode_windows=self.decode_windows,
+        )
+        """What the non-activating source may read (it never gets the builder)."""
         self.skipped: dict[str, list[int]] = {hp: [] for hp in reader.hookpoints}
         """Latents skipped per hookpoint (too few activating windows), in build order."""
         self.skip_reasons: dict[Latent, str] = {}
@@ -210,14 +217,14 @@ class RecordBuilder:
         if total == 0:
             return
         if not self._prepared:
-            self.source.prepare(self)
+            self.source.prepare(self.view)
             self._prepared = True
         shown = record.train or record.test  # what the query stands for (test only when no train)
         rows = np.array([e.row for e in shown], dtype=np.int64)
         starts = np.array([e.start for e in shown], dtype=np.int64)
         peaks = starts + (np.stack([e.activations for e in shown]).argmax(axis=1) if shown else 0)
         query = Query(record.latent, acts, train, rows, peaks)
-        candidates = self.source.propose(self, query, total, rng)
+        candidates = self.source.propose(self.view, query, total, rng)
         chosen = self._silent_non_overlapping(acts, candidates, total)
         record.negative_shortfall = total - len(chosen)
         # interleave so both lists get equally hard negatives; a shortfall shrinks both in proportion
