@@ -12,10 +12,20 @@ RESULTS_DIR = "results"
 
 
 def use_attribute_docstrings() -> None:
-    """Let `--help` show each config field's docstring."""
+    """Let `--help` show each config field's docstring, and short class names (`DetectionScorer`) resolve."""
     from jsonargparse import set_parsing_settings
 
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    import_components()
+
+
+def import_components() -> None:
+    """Import every component class, so a short `class_path` finds it among the subclasses (cheap: no torch)."""
+    import importlib
+
+    for module in ("autointerp.clients.openai_compatible", "autointerp.clients.offline", "autointerp.explainers",
+                   "autointerp.scorers", "autointerp.examples"):
+        importlib.import_module(module)
 
 
 def setup_logging(verbose: bool = True) -> None:
