@@ -21,7 +21,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
-NOT_OURS = ("make ", "mlflow ui ")
+NOT_OURS = ("make ", "mlflow ui ", "rm -f .venv/")
 """Commands of other tools the README shows (the Makefile is tested by running it, mlflow by MLflow)."""
 
 

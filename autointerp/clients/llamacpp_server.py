@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -87,13 +89,14 @@ class LlamaCppServer:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {self.process.returncode}:\n{self._log_tail()}")
+                raise ServerExitedError(f"llama_cpp.server {self.exit_description()} before serving:\n{self._log_tail()}")
             if self._ready():
                 logger.info("llama_cpp.server ready at %s serving %s", self.base_url, self.gguf.name)
                 return self
             time.sleep(0.2)
+        tail = self._log_tail()  # read before stop() removes a log of our own
         self.stop()
-        raise RuntimeError(f"llama_cpp.server not ready after {self.startup_timeout} s:\n{self._log_tail()}")
+        raise RuntimeError(f"llama_cpp.server not ready after {self.startup_timeout} s:\n{tail}")
 
     def _ready(self) -> bool:
         try:
@@ -101,6 +104,22 @@ class LlamaCppServer:
                 return reply.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def exit_description(self) -> str | None:
+        """How the process ended ("exited with signal 9 (SIGKILL)", "exited with code 1"), or None while it runs."""
+        code = self.process.poll() if self.process is not None else None
+        return None if code is None else describe_returncode(code)
+
+    async def wait_for_exit(self, interval: float = 0.5) -> str:
+        """Return `exit_description()` once the process has ended (polled: a child's exit has no event to await here)."""
+        while (description := self.exit_description()) is None:
+            await asyncio.sleep(interval)
+        return description
+
+    def died_message(self, lines: int = 15) -> str:
+        """What a person needs when the server died under a run: how it ended and its last log lines."""
+        tail = "\n".join(self._log_tail().splitlines()[-lines:])
+        return f"the llama.cpp server at {self.base_url} {self.exit_description()}; last lines of its log ({self.log_path}):\n{tail}"
 
     def _log_tail(self, n: int = 3000) -> str:
         try:
@@ -118,7 +137,7 @@ class LlamaCppServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
-        if self._own_log:
+        if self._own_log:  # (a process that ended on its own returned above: its log stays for the reader)
             self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> LlamaCppServer:
@@ -128,3 +147,18 @@ class LlamaCppServer:
     def __exit__(self, *exc: object) -> None:
         """Stop on leaving it."""
         self.stop()
+
+
+class ServerExitedError(RuntimeError):
+    """The managed llama.cpp server ended on its own (crashed, was killed, or refused the model)."""
+
+
+def describe_returncode(code: int) -> str:
+    """ "exited with code 1" or "exited with signal 11 (SIGSEGV)" for a subprocess return code."""
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = "unknown signal"
+    return f"exited with signal {-code} ({name})"

@@ -216,10 +216,11 @@ async def _send(client: Any, body: dict[str, Any]) -> Any:
     try:
         return await client.post("/chat/completions", body=body, cast_to=object)
     except openai.APITimeoutError as err:
-        kind = "connection" if _refused(err) else "timeout"
-        raise TransientError(kind, str(err)) from err
+        if _refused(err):
+            raise TransientError("connection", f"{err} ({_no_answer(client)})") from err
+        raise TransientError("timeout", str(err)) from err
     except openai.APIConnectionError as err:
-        raise TransientError("connection", str(err)) from err
+        raise TransientError("connection", f"{err} ({_no_answer(client)})") from err
     except openai.APIStatusError as err:
         retry_after = parse_retry_after(err.response.headers)
         if err.status_code == 429:
@@ -229,6 +230,11 @@ async def _send(client: Any, body: dict[str, Any]) -> Any:
         raise LLMRequestError(f"HTTP {err.status_code}: {err}", status=err.status_code) from err
     except (openai.APIResponseValidationError, ValueError) as err:  # ValueError covers broken JSON
         raise TransientError("malformed", f"unreadable response body: {err}") from err
+
+
+def _no_answer(client: Any) -> str:
+    """Which server did not answer: with several replicas, the URL is what a person needs to check."""
+    return f"the LLM server at {str(client.base_url).rstrip('/')} did not answer"
 
 
 def _refused(err: BaseException) -> bool:

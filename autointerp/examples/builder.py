@@ -208,7 +208,7 @@ class RecordBuilder:
         normalized = np.clip(np.rint(values * scale), 0, 10).astype(np.int8)
         strings = self.decode_tokens(tokens) or [None] * len(idx)
         columns = zip(chosen.rows.tolist(), chosen.starts.tolist(), tokens, values, strings, normalized, quantiles[idx].tolist())
-        # positional: keyword arguments cost twice as much per example (benchmarks/kernels.py), ~140 per record
+        # positional: keyword arguments cost twice as much per example (benchmarks/compiled_loops.py), ~140 per record
         return [ActivatingExample(r, s, t, a, "train", st, z, q) for r, s, t, a, st, z, q in columns]
 
     def _negatives(self, record: LatentRecord, acts: LatentActivations, train: Windows, rng: np.random.Generator) -> None:

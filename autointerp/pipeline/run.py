@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autointerp.io import read_json
 from autointerp.latents.format import CacheReader
 from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
-from autointerp.io import read_json
 from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
-from autointerp.pipeline.stage import InterpretStage, StageState, check_failures
+from autointerp.pipeline.stage import InterpretStage, ServerDiedError, StageState, check_failures, failure_kinds
 from autointerp.pipeline.summary import build_summary, write_summary
 
 logger = logging.getLogger(__name__)
@@ -57,15 +57,15 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
     if parts.client is None and config.client is None:
         components.build_client(config, paths.root)  # raises, naming interpret.client, before anything loads
     _fill_parts(parts, config, reader, paths)
-    with _served_model(config) as base_url:
+    with _served_model(config) as (base_url, server):
         if parts.client is None:
             parts.client = components.build_client(config, paths.root, base_url)
         if parts.accounting is None:
             parts.accounting = getattr(parts.client, "accounting", None)
-        return _interpret(paths, config, reader, run_config, parts)
+        return _interpret(paths, config, reader, run_config, parts, server)
 
 
-def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts) -> dict[str, Any]:
+def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts, server=None) -> dict[str, Any]:
     stage = InterpretStage(
         paths.root, config, builder=parts.builder, client=parts.client, explainer=parts.explainer,
         scorers=parts.scorers, accounting=parts.accounting, output_tokens=parts.output_tokens,
@@ -74,37 +74,56 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
     logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, getattr(parts.client, "model", "?"))
     start = time.perf_counter()
     try:
-        state = asyncio.run(_run_and_close(stage, latents, parts.client))
+        state, server_died = asyncio.run(_run_and_close(stage, latents, parts.client, server))
     finally:
         wall = time.perf_counter() - start
     if state.not_started:
         logger.warning("the LLM budget is spent: %d latents were not started (rerun with a larger budget to finish)",
                        state.not_started)
     summary = _summarize(paths, config, reader, latents, state, parts, wall)
+    if server_died:
+        summary["server_died"] = server_died
     _finish(paths, config, summary, run_config, parts)
-    check_failures(summary["counts"], config.max_failure_fraction)
+    if server_died:  # after writing what exists: finished latents are on disk, in-flight ones rerun next time
+        raise ServerDiedError(f"the interpret stage stopped: {server_died}")
+    check_failures(summary["counts"], config.max_failure_fraction, lambda: failure_kinds(paths, latents))
     return summary
 
 
-async def _run_and_close(stage: InterpretStage, latents: list, client: Any) -> StageState:
+async def _run_and_close(stage: InterpretStage, latents: list, client: Any, server: Any) -> tuple[StageState, str | None]:
+    """Run the stage; with a managed server, stop within a second of its death instead of retrying
+    requests to a dead port for minutes. Returns the state and, if it died, what the server said."""
     try:
-        return await stage.run(latents)
+        if server is None:
+            return await stage.run(latents), None
+        work = asyncio.ensure_future(stage.run(latents))
+        watch = asyncio.ensure_future(server.wait_for_exit())
+        await asyncio.wait([work, watch], return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            watch.cancel()
+            return work.result(), None
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)  # the stage's finally waits for writes in flight
+        message = server.died_message()
+        logger.error("%s", message)
+        return stage.state, message
     finally:
         await client.close()
 
 
 @contextlib.contextmanager
-def _served_model(config: InterpretConfig) -> Iterator[str | None]:
-    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration and yield its base URL (None when nothing is served)."""
+def _served_model(config: InterpretConfig) -> Iterator[tuple[Any, Any]]:
+    """Serve `serve_gguf` on 127.0.0.1 for the stage's duration and yield (its base URL, the server);
+    without one, (None, None)."""
     if not config.serve_gguf:
-        yield None
+        yield None, None
         return
     from autointerp.clients.llamacpp_server import LlamaCppServer, embedded_gguf_path
 
     gguf = embedded_gguf_path() if config.serve_gguf == "embedded" else Path(config.serve_gguf)
     model = getattr(config.client, "model", None) or gguf.stem
     with LlamaCppServer(gguf, model=model, n_ctx=config.serve_context_length) as server:
-        yield server.base_url
+        yield server.base_url, server
 
 
 def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, paths: RunPaths) -> None:

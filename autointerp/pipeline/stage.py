@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 class RunFailedError(RuntimeError):
     """More latents failed than `max_failure_fraction` allows (results and summary are still written)."""
+
+
+class ServerDiedError(RunFailedError):
+    """The LLM server the run started exited while the stage ran (what was finished is written)."""
 
 
 @dataclass
@@ -196,15 +202,38 @@ class InterpretStage:
             self.state.busy_s[stage] += time.perf_counter() - start
 
 
-def check_failures(counts: dict[str, int], max_failure_fraction: float) -> None:
+def check_failures(counts: dict[str, int], max_failure_fraction: float, kinds: Callable[[], Counter] | None = None) -> None:
     """Raise `RunFailedError` when too many of the run's latents (explained or failed, over every
-    invocation: a rerun retries failed latents) have failed."""
+    invocation: a rerun retries failed latents) have failed; the message quotes the most common error
+    (`kinds` is called only then: it reads the error records)."""
     failed, done = counts["failed"], counts["failed"] + counts["explained"]
     if done and failed / done > max_failure_fraction:
         raise RunFailedError(
-            f"{failed} of {done} latents failed, more than max_failure_fraction={max_failure_fraction}; "
-            "see the error records under explanations/"
+            f"{failed} of {done} latents failed, more than max_failure_fraction={max_failure_fraction}"
+            f"{describe_failures(kinds() if kinds else Counter())}; the error records are under explanations/"
         )
+
+
+def failure_kinds(paths: RunPaths, latents: list[Latent]) -> Counter:
+    """The error records of `latents` grouped by kind: {an example message: how many latents}."""
+    examples: dict[str, str] = {}
+    counts: Counter = Counter()
+    for latent in latents:
+        error = (outputs.read_json(paths.explanation(latent)) or {}).get("error")
+        if error:
+            kind = re.sub(r"\d+", "N", error)  # ports, counts and ids differ; the failure is the same
+            examples.setdefault(kind, error)
+            counts[examples[kind]] += 1
+    return counts
+
+
+def describe_failures(kinds: Counter) -> str:
+    """"; most common error (19 latents): ..." plus how many other kinds, or "" when none is known."""
+    if not kinds:
+        return ""
+    (message, n), others = kinds.most_common(1)[0], len(kinds) - 1
+    rest = f"; {others} other kind{'s' if others > 1 else ''} of error" if others else ""
+    return f"; most common error ({n} latent{'s' if n > 1 else ''}): {message}{rest}"
 
 
 def _progress(total: int) -> Any:

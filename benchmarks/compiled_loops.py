@@ -1,6 +1,6 @@
 """The compiled loops against their numpy twins, latent by latent, in one run.
 
-    .venv/bin/python benchmarks/kernels.py [--latents 1000] [--rows 2000]
+    .venv/bin/python benchmarks/compiled_loops.py [--latents 1000] [--rows 2000]
 
 Writes the 4x-rows cache of `records.py` (2,000 rows of 256 tokens, d_sae 4096, ~3,100 nonzeros
 per latent) and times, over the first `--latents` latents (CPU time, best of 3 passes): the
