@@ -12,9 +12,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
+BASE = {"io", "records", "run_folder"}
+"""Modules every layer may use: atomic writes and JSON, the record vocabulary, the run folder's paths."""
+
 ALLOWED = {
     "records": set(),
     "io": set(),
+    "run_folder": {"records"},
     "models": {"io"},
     "data": {"io", "models"},
     "latents": {"io", "models"},
@@ -33,7 +37,7 @@ ALLOWED = {
             "report", "callbacks"},
     "__main__": {"cli"},
 }
-"""Each layer and the layers it may import, in data-flow order (the README's Layout table)."""
+"""Each layer and the layers it may import, in data-flow order (the README's Layout table), besides BASE."""
 
 
 def modules() -> dict[str, Path]:
@@ -130,7 +134,8 @@ def test_imports_point_one_way_down_the_layout():
             continue
         for target in targets:
             there = layer(target)
-            if there != here and there != "autointerp" and there not in ALLOWED[here]:
+            allowed = ALLOWED[here] | (BASE - {here} if here not in BASE else set())
+            if there != here and there != "autointerp" and there not in allowed:
                 wrong.append(f"{module} -> {target}")
     assert wrong == []
 
@@ -152,3 +157,19 @@ def test_pipeline_holds_no_cli_code_and_no_print():
         assert calls == [], path
         text = path.read_text()
         assert "argparse" not in text and "LightningCLI" not in text and "jsonargparse" not in text, path
+
+
+def test_run_paths_is_the_only_place_that_builds_run_folder_paths():
+    import re
+
+    pattern = re.compile(r'/ "(latents|explanations|scores|plots|tokenizer|examples_cache)"|"(summary|run_config|mlflow_run)\.json"'
+                         r'|"report\.html"|"specialization\.(json|csv)"')
+    offenders = []
+    for path in [*(REPO / "autointerp").rglob("*.py"), *(REPO / "callbacks").rglob("*.py")]:
+        if path.name == "run_folder.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if pattern.search(code) and not code.strip().startswith(('"', "'")):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert offenders == []

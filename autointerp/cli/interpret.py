@@ -78,10 +78,11 @@ def _run_config(run_dir: Any, dumped: str) -> dict[str, Any]:
     import json
 
     from autointerp.io import read_json
+    from autointerp.run_folder import RunPaths
 
     now = {k: v for k, v in json.loads(dumped).items() if k not in LIGHTNING_KEYS or v is not None}
     now.pop("config", None)
-    return {**(read_json(run_dir / "run_config.json") or {}), **now}
+    return {**(read_json(RunPaths(run_dir).run_config) or {}), **now}
 
 
 def report_parser() -> argparse.ArgumentParser:

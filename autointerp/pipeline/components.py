@@ -11,6 +11,7 @@ from autointerp.clients.base import Client
 from autointerp.examples.config import ExamplesConfig
 from autointerp.explainers.base import Explainer
 from autointerp.pipeline.config import InterpretConfig
+from autointerp.run_folder import RunPaths
 from autointerp.scorers.base import Scorer
 
 logger = logging.getLogger(__name__)
@@ -77,9 +78,9 @@ def build_record_builder(config: InterpretConfig, reader: Any, tokenizer: Any, r
     from autointerp.examples import RecordBuilder
 
     if "neighbours" in config.overwrite:
-        _clear_neighbour_caches(run_dir / "examples_cache")
+        _clear_neighbour_caches(RunPaths(run_dir).examples_cache)
     weights = coder_weights(config, reader)
-    return RecordBuilder(reader, examples_config(config, explainer), tokenizer, cache_dir=run_dir / "examples_cache", **weights)
+    return RecordBuilder(reader, examples_config(config, explainer), tokenizer, cache_dir=RunPaths(run_dir).examples_cache, **weights)
 
 
 def build_output_tokens(config: InterpretConfig, reader: Any, tokenizer: Any, explainer: Any = None) -> Any:

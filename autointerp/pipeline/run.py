@@ -52,7 +52,7 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
     run_config = redact(run_config if run_config is not None else {"interpret": config.to_dict()})  # no secret goes further
     reader = CacheReader(paths.latents)  # fails clearly when predict has not finished
     if config.reference_run:
-        CacheReader(_reference_dir(paths, config.reference_run) / "latents")  # fails before any LLM call
+        CacheReader(paths.sibling(config.reference_run).latents)  # fails before any LLM call
     write_run_config(paths, run_config)
     if parts.client is None and config.client is None:
         components.build_client(config, paths.root)  # raises, naming interpret.client, before anything loads
@@ -231,10 +231,5 @@ def _finish(paths: RunPaths, config: InterpretConfig, summary: dict[str, Any], r
 def _specialization(paths: RunPaths, reference_run: str) -> dict[str, Any]:
     from autointerp.pipeline.specialization import compare, write_specialization
 
-    rows = compare(CacheReader(paths.latents), CacheReader(_reference_dir(paths, reference_run) / "latents"))
+    rows = compare(CacheReader(paths.latents), CacheReader(paths.sibling(reference_run).latents))
     return write_specialization(paths.root, rows, reference_run)
-
-
-def _reference_dir(paths: RunPaths, reference_run: str) -> Path:
-    """A reference run by name (a sibling under the results folder) or by path."""
-    return paths.sibling(reference_run).root

@@ -16,6 +16,7 @@ from typing import Any
 
 from autointerp.io import read_json, write_json
 from autointerp.pipeline.outputs import RunPaths
+from autointerp.records import Latent
 
 logger = logging.getLogger(__name__)
 MAX_PARAM_LEN = 500
@@ -115,7 +116,7 @@ def explanation_table(paths: RunPaths, path: Path, scorers: list[str]) -> None:
             text = (data.get("explanation") or {}).get("text")
             cells = []
             for s in scorers:
-                metrics = (read_json(paths.root / "scores" / s / hp / f"{index}.json") or {}).get("metrics") or {}
+                metrics = (read_json(paths.score(s, Latent(hp, index))) or {}).get("metrics") or {}
                 cells += [metrics.get("f1"), metrics.get("balanced_accuracy")]
             writer.writerow([hp, index, text, data.get("error"), *cells])
 
@@ -163,10 +164,10 @@ def _log_batch(client: Any, run_id: str, metrics: dict[str, float], params_: dic
 
 
 def _log_artifacts(client: Any, run_id: str, paths: RunPaths, summary: dict[str, Any]) -> None:
-    for path in (paths.run_config, paths.summary, paths.root / "report.html", paths.root / "specialization.csv"):
+    for path in (paths.run_config, paths.summary, paths.report, paths.specialization("csv")):
         if path.is_file():
             client.log_artifact(run_id, str(path))
-    plots = paths.root / "plots"
+    plots = paths.plots
     if plots.is_dir():
         client.log_artifacts(run_id, str(plots), "plots")
     with tempfile.TemporaryDirectory() as tmp:
