@@ -1,4 +1,4 @@
-"""`RunPaths`: the one place that builds the paths of a run folder.
+"""The run folder: `RunPaths`, the one place that builds its paths, and `RunSummary`, its typed `summary.json`.
 
     <results_dir>/<name>/run_config.json                           the resolved config
     <results_dir>/<name>/latents/                                   the cache
@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from autointerp.records import Latent
 
@@ -107,3 +110,56 @@ class RunPaths:
         if base.is_dir():
             for hp in sorted(p for p in base.iterdir() if p.is_dir()):
                 yield from sorted(hp.glob("*.json"), key=lambda p: int(p.stem))
+
+
+@dataclass
+class RunSummary:
+    """`summary.json`: what a run produced, built once at the end of each invocation (see the README's outputs)."""
+
+    name: str
+    model: str | None
+    sparse_model: str | None
+    explainer_model: str | None
+    explainer: str | None
+    scorers: list[str]
+    hookpoints: list[str]
+    per_hookpoint: dict[str, dict[str, Any]]
+    """{hookpoint: {scorer: {metric: {mean, ci_low, ci_high, chance, n}}}}"""
+    counts: dict[str, int]
+    """latents, explained, failed, skipped, unparseable"""
+    scorer_counts: dict[str, dict[str, int]]
+    skipped: dict[str, list[int]]
+    failed: dict[str, list[int]]
+    high_quality: dict[str, dict[str, int]]
+    usage: dict[str, dict[str, Any]]
+    """Tokens, calls and cost per stage, summed over every invocation of the run."""
+    timing_s: dict[str, float]
+    """Seconds per stage, summed over every invocation of the run."""
+    cache: dict[str, Any]
+    skip_reasons: dict[str, dict[str, str]] = field(default_factory=dict)
+    usage_total: dict[str, Any] = field(default_factory=dict)
+    invocation: dict[str, Any] = field(default_factory=dict)
+    """This invocation alone: attempted, resumed, not_started, budget_exhausted, timing_s, usage_total."""
+    server_died: str | None = None
+    """What the served model said when it died mid-run (absent when it did not)."""
+    specialization: dict[str, Any] | None = None
+    """The comparison with `reference_run` (absent without one)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: optional parts left out when absent, NaN and infinities as null."""
+        out = asdict(self)
+        for key in ("server_died", "specialization"):
+            if out[key] is None:
+                del out[key]
+        return _finite(out)
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities (not valid JSON) with None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

@@ -18,6 +18,7 @@ from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
 from autointerp.pipeline.stage import InterpretStage, ServerDiedError, StageState, check_failures, failure_kinds
 from autointerp.pipeline.summary import build_summary, write_summary
+from autointerp.run_folder import RunSummary
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +81,12 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
     if state.not_started:
         logger.warning("the LLM budget is spent: %d latents were not started (rerun with a larger budget to finish)",
                        state.not_started)
-    summary = _summarize(paths, config, reader, latents, state, parts, wall)
-    if server_died:
-        summary["server_died"] = server_died
+    summary = _summarize(paths, config, reader, latents, state, parts, wall, server_died)
     _finish(paths, config, summary, run_config, parts)
     if server_died:  # after writing what exists: finished latents are on disk, in-flight ones rerun next time
         raise ServerDiedError(f"the interpret stage stopped: {server_died}")
-    check_failures(summary["counts"], config.max_failure_fraction, lambda: failure_kinds(paths, latents))
-    return summary
+    check_failures(summary.counts, config.max_failure_fraction, lambda: failure_kinds(paths, latents))
+    return summary.to_dict()
 
 
 async def _run_and_close(stage: InterpretStage, latents: list, client: Any, server: Any) -> tuple[StageState, str | None]:
@@ -145,7 +144,9 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
         parts.accounting = getattr(parts.client, "accounting", None)
 
 
-def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float) -> dict[str, Any]:
+def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float,
+               server_died: str | None = None) -> RunSummary:
+    """The invocation's `RunSummary`, built once."""
     from autointerp.pipeline.specialization import cache_statistics
 
     # A skipped latent has no files, so every invocation builds it again and finds it skipped again.
@@ -162,18 +163,19 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
     timing = {**parts.extra_timing, "interpret": wall, **{f"busy/{k}": v for k, v in state.busy_s.items()}}
     usage, usage_total = _usage(parts.accounting), _usage_total(parts.accounting)
     earlier = read_json(paths.summary) or {}  # a resumed run keeps the timing and cost of the work done before
-    summary = build_summary(
-        paths, meta=meta, scorers=list(parts.scorers), latents=kept, skipped=skipped,
-        usage=_added(earlier.get("usage"), usage), timing=_added(earlier.get("timing_s"), timing),
-        cache=cache_statistics(reader), seed=config.seed,
-    )
-    summary["skip_reasons"] = {hp: {str(i): r for i, r in sorted(v.items())} for hp, v in state.skip_reasons.items()}
-    summary["usage_total"] = _added(earlier.get("usage_total"), usage_total)
-    summary["invocation"] = {
+    invocation = {
         "attempted": state.attempted, "resumed": state.resumed, "not_started": state.not_started,
         "budget_exhausted": bool(parts.accounting is not None and parts.accounting.budget_exhausted),
         "timing_s": timing, "usage_total": usage_total,
     }
+    summary = build_summary(
+        paths, meta=meta, scorers=list(parts.scorers), latents=kept, skipped=skipped,
+        usage=_added(earlier.get("usage"), usage), timing=_added(earlier.get("timing_s"), timing),
+        cache=cache_statistics(reader), seed=config.seed,
+        skip_reasons={hp: {str(i): r for i, r in sorted(v.items())} for hp, v in state.skip_reasons.items()},
+        usage_total=_added(earlier.get("usage_total"), usage_total), invocation=invocation, server_died=server_died,
+        specialization=_specialization(paths, config.reference_run) if config.reference_run else None,
+    )
     return summary
 
 
@@ -209,10 +211,8 @@ def _usage_total(accounting: Any) -> dict[str, Any]:
     return asdict(accounting.total()) if accounting is not None else {}
 
 
-def _finish(paths: RunPaths, config: InterpretConfig, summary: dict[str, Any], run_config, parts: Parts) -> None:
-    """Specialization, summary, report, MLflow: each failure of the extras is logged, not fatal."""
-    if config.reference_run:
-        summary["specialization"] = _specialization(paths, config.reference_run)
+def _finish(paths: RunPaths, config: InterpretConfig, summary: RunSummary, run_config, parts: Parts) -> None:
+    """Summary, report, MLflow: each failure of the extras is logged, not fatal."""
     write_summary(paths, summary)
     if config.report:
         try:
@@ -225,7 +225,7 @@ def _finish(paths: RunPaths, config: InterpretConfig, summary: dict[str, Any], r
         from autointerp.pipeline.tracking import log_run, resolve_tracking_uri
 
         uri = parts.mlflow_tracking_uri or resolve_tracking_uri(config.tracking_uri)
-        log_run(paths, run_config, summary, uri, config.experiment, run_id=parts.mlflow_run_id)
+        log_run(paths, run_config, summary.to_dict(), uri, config.experiment, run_id=parts.mlflow_run_id)
 
 
 def _specialization(paths: RunPaths, reference_run: str) -> dict[str, Any]:

@@ -6,13 +6,13 @@ every latent, whichever invocation produced it.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any
 
 from autointerp.io import read_json, write_json
 from autointerp.pipeline.outputs import RunPaths
 from autointerp.records import Latent, ScoredSample, ScoreResult
+from autointerp.run_folder import RunSummary
 
 
 def score_result_from_dict(data: dict[str, Any]) -> ScoreResult:
@@ -21,17 +21,6 @@ def score_result_from_dict(data: dict[str, Any]) -> ScoreResult:
     samples = [ScoredSample(**s) for s in data.get("samples", [])]
     fields = ("explanation", "metrics", "n_unparseable", "prompt_tokens", "completion_tokens", "error")
     return ScoreResult(latent=latent, scorer=data["scorer"], samples=samples, **{k: data.get(k) for k in fields if k in data})
-
-
-def finite(value: Any) -> Any:
-    """Replace NaN and infinities (not valid JSON) with None, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite(v) for v in value]
-    return value
 
 
 def explanation_counts(paths: RunPaths, latents: list[Latent]) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -71,8 +60,10 @@ def build_summary(
     timing: dict[str, float],
     cache: dict[str, Any],
     seed: int = 0,
-) -> dict[str, Any]:
-    """The run's summary: per hookpoint and scorer the aggregated metrics, plus counts, usage and timing."""
+    **extra: Any,
+) -> RunSummary:
+    """The run's summary: per hookpoint and scorer the aggregated metrics, plus counts, usage and timing;
+    `extra` fills the rest of `RunSummary` (skip_reasons, usage_total, invocation, server_died, specialization)."""
     from autointerp.metrics import aggregate
 
     hookpoints = sorted({latent.hookpoint for latent in latents} | set(skipped))
@@ -96,32 +87,17 @@ def build_summary(
         scorer_counts[scorer] = counts
     explained, failed = explanation_counts(paths, latents)
     n_skipped = sum(len(v) for v in skipped.values())
-    return finite(
-        {
-            **meta,
-            "scorers": scorers,
-            "hookpoints": hookpoints,
-            "per_hookpoint": per_hookpoint,
-            "counts": {
-                "latents": len(latents) + n_skipped,
-                **explained,
-                "skipped": n_skipped,
-                "unparseable": n_unparseable,
-            },
-            "scorer_counts": scorer_counts,
-            "skipped": skipped,
-            "failed": failed,
-            "high_quality": high_quality,
-            "usage": usage,
-            "timing_s": timing,
-            "cache": cache,
-        }
+    counts = {"latents": len(latents) + n_skipped, **explained, "skipped": n_skipped, "unparseable": n_unparseable}
+    return RunSummary(
+        **meta, scorers=scorers, hookpoints=hookpoints, per_hookpoint=per_hookpoint, counts=counts,
+        scorer_counts=scorer_counts, skipped=skipped, failed=failed, high_quality=high_quality, usage=usage,
+        timing_s=timing, cache=cache, **extra,
     )
 
 
-def write_summary(paths: RunPaths, summary: dict[str, Any]) -> None:
+def write_summary(paths: RunPaths, summary: RunSummary) -> None:
     """Write `summary.json` atomically."""
-    write_json(paths.summary, summary)
+    write_json(paths.summary, summary.to_dict())
 
 
 def results_table(summary: dict[str, Any]) -> str:
