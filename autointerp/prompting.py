@@ -27,7 +27,8 @@ OPEN, CLOSE = "<<", ">>"
 
 
 def example_tokens(example: Example, tokenizer: Any = None) -> list[str]:
-    """The example's tokens as strings: `str_tokens` when filled, else decoded one by one."""
+    """The example's tokens as strings: `str_tokens` when filled, else decoded one by one as they
+    read inside a text."""
     if example.str_tokens is not None:
         if len(example.str_tokens) != len(example.tokens):
             raise ValueError(f"example at row {example.row}: {len(example.str_tokens)} str_tokens "
@@ -35,7 +36,10 @@ def example_tokens(example: Example, tokenizer: Any = None) -> list[str]:
         return list(example.str_tokens)
     if tokenizer is None:
         raise ValueError(f"example at row {example.row} has no str_tokens; pass tokenizer= to decode it")
-    return [tokenizer.decode([int(t)]) for t in example.tokens]
+    from autointerp.examples.decoding import TokenDecoder
+
+    decode = TokenDecoder(tokenizer)  # as each token reads inside a text (SentencePiece word spaces)
+    return [decode(int(t)) for t in example.tokens]
 
 
 def marked_positions(example: Example, threshold: float = 0.0) -> list[int]:

@@ -143,9 +143,12 @@ class ScoredSample:
     predicted_activations: list[float] | None = None
     """Per-token predictions (simulation)."""
     true_activations: list[float] | None = None
-    """Per-token normalized ground truth (simulation)."""
+    """Per-token ground truth: the raw activations of the cache (simulation)."""
     highlighted: list[int] | None = None
-    """Positions marked in the prompt (fuzz)."""
+    """Positions marked in the prompt (fuzz, intruder), counted in the excerpt as shown."""
+    kind: str | None = None
+    """What the item tests, where a scorer shows several kinds (fuzz: `correct` marks on activating
+    text, `wrong` marks on activating text, `decoy` marks on non-activating text)."""
     value: float | None = None
     """A scorer-specific number per example (surprisal, embedding similarity)."""
 
@@ -167,6 +170,10 @@ class ScoreResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
+    explanation_of: str | None = None
+    """The latent whose explanation was scored, when it is another one (the shuffled control)."""
+    fingerprint: str | None = None
+    """Digest of the settings and cache that produced this result (a resumed run redoes a mismatch)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -124,7 +124,9 @@ class RunSummary:
     scorers: list[str]
     hookpoints: list[str]
     per_hookpoint: dict[str, dict[str, Any]]
-    """{hookpoint: {scorer: {metric: {mean, ci_low, ci_high, chance, n}}}}"""
+    """{hookpoint: {scorer: {metric: {mean, ci_low, ci_high, chance, n, ...}}}}"""
+    shuffled_baseline: dict[str, dict[str, Any]]
+    """{hookpoint: {scorer: {metric: lift over the shuffled-explanation control}}} where it ran."""
     counts: dict[str, int]
     """latents, explained, failed, skipped, unparseable"""
     scorer_counts: dict[str, dict[str, int]]

@@ -129,8 +129,8 @@ def predict_times(sae: str, batches: list[torch.Tensor], out: Path) -> tuple[flo
             if batch_idx == 1:
                 self.start = clocks()
 
-        def on_predict_end(self, trainer, pl_module):
-            self.end = clocks()  # runs after the writer's on_predict_end (callback order)
+        def teardown(self, trainer, pl_module, stage):
+            self.end = clocks()  # runs after the writer's teardown (callback order): last flush and manifest included
 
     rows = torch.cat(batches)
     items = [{"input_ids": ids, "row": torch.tensor(i)} for i, ids in enumerate(rows)]

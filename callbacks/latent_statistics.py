@@ -1,7 +1,8 @@
 """`LatentStatistics`: tokens seen, fraction of latents alive and mean L0 per hookpoint, to the loggers.
 
-Computed from the nonzeros `predict_step` returns (no dense tensors); reduced across ranks at the
-end and logged by rank 0 to every logger of the Trainer (MLflow, TensorBoard).
+Computed from the nonzeros `predict_step` returns, on their device (no dense tensors, no host
+sync per batch); reduced across ranks in `teardown`, which every rank runs (a rank given no rows
+skips the predict hooks), and logged by rank 0 to every logger of the Trainer (MLflow, TensorBoard).
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ class LatentStatistics(Callback):
         self._alive: dict[str, torch.Tensor] = {}
         self._nnz: dict[str, int] = {}
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Reset the counters (they are filled on the device by the predict hooks)."""
+        self._tokens, self._alive, self._nnz = 0, {}, {}
+
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Reset the counters; one alive mask [d_sae] per hookpoint."""
-        self._tokens = 0
-        self._alive = {hp: torch.zeros(d, dtype=torch.bool) for hp, d in pl_module.d_sae().items()}
+        """One alive mask [d_sae] per hookpoint, on the module's device."""
+        self._alive = {hp: torch.zeros(d, dtype=torch.bool, device=pl_module.device) for hp, d in pl_module.d_sae().items()}
         self._nnz = {hp: 0 for hp in self._alive}
 
     def on_predict_batch_end(
@@ -39,16 +43,21 @@ class LatentStatistics(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         """Count the batch's tokens and nonzeros."""
-        self._tokens += int(outputs["n_tokens"])
+        self._tokens = self._tokens + outputs["n_tokens"]  # an int, or a 0-dim tensor left on the device
         for hp, (_, latent, _) in outputs["latents"].items():
-            self._alive[hp][latent] = True
-            self._nnz[hp] += len(latent)
+            self._alive[hp][latent.to(self._alive[hp].device)] = True
+            self._nnz[hp] += len(latent)  # the shape is known on the host after the compaction
         if trainer.is_global_zero and (batch_idx + 1) % self.log_every_n_batches == 0:
             _log(trainer, self._compute(self._tokens, self._nnz, self._alive), step=batch_idx)
 
-    def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Sum tokens and nonzeros and OR the alive masks over ranks; rank 0 logs the totals."""
-        counts = torch.tensor([self._tokens, *self._nnz.values()], dtype=torch.float64)
+        if stage != "predict":
+            return
+        if not self._alive:  # no rows on this rank
+            self._alive = {hp: torch.zeros(d, dtype=torch.bool) for hp, d in pl_module.d_sae().items()}
+            self._nnz = {hp: 0 for hp in self._alive}
+        counts = torch.tensor([int(self._tokens), *self._nnz.values()], dtype=torch.float64)
         counts = trainer.strategy.reduce(counts.to(trainer.strategy.root_device), reduce_op="sum").cpu()
         alive = {}
         for hp, mask in self._alive.items():

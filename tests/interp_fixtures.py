@@ -104,8 +104,9 @@ def _verdict_tokens(verdicts: list[int], confidence: float) -> list[TokenLogprob
     toks = [TokenLogprob("[", 0.0)]
     for i, v in enumerate(verdicts):
         p = confidence if v else 1 - confidence
-        top = {"1": math.log(p), "0": math.log(1 - p)}
-        toks.append(TokenLogprob(("" if i == 0 else " ") + str(v), top[str(v)], top))
+        space = "" if i == 0 else " "  # alternatives are spelled as the chosen token is (" 1" after a comma)
+        top = {space + "1": math.log(p), space + "0": math.log(1 - p)}
+        toks.append(TokenLogprob(space + str(v), top[space + str(v)], top))
         toks.append(TokenLogprob("," if i < len(verdicts) - 1 else "]", 0.0))
     return toks
 

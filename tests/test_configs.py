@@ -107,3 +107,22 @@ def test_fitting_the_shipped_recipe_never_overwrites_the_shipped_sae():
     save_dir = (root / raw["model"]["init_args"]["save_dir"]).resolve()
     assets = (root / "autointerp" / "assets").resolve()
     assert assets not in save_dir.parents and save_dir != assets
+
+
+def _scorer_classes():
+    from autointerp.scorers import DetectionScorer, FuzzScorer, IntruderScorer, RecallScorer
+
+    return {"detection": DetectionScorer, "fuzz": FuzzScorer, "recall": RecallScorer, "intruder": IntruderScorer}
+
+
+@pytest.mark.parametrize("scorer", ["detection", "fuzz", "recall", "intruder"])
+def test_scorers_that_compare_classes_refuse_zero_negatives(scorer):
+    SCORER_CLASSES = _scorer_classes()
+    from autointerp.examples.config import ExamplesConfig
+    from autointerp.pipeline.config import InterpretConfig
+
+    with pytest.raises(ValueError, match="n_non_activating is 0"):
+        InterpretConfig(scorers=[SCORER_CLASSES[scorer]()], examples=ExamplesConfig(n_non_activating=0))
+    from autointerp.scorers import SimulationScorer
+
+    InterpretConfig(scorers=[SimulationScorer()], examples=ExamplesConfig(n_non_activating=0))  # one class is fine there

@@ -54,3 +54,23 @@ def test_two_ranks_equal_one_process(tmp_path):
         got, want = cached_nonzeros(ddp, hp), cached_nonzeros(single, hp)
         assert got.keys() == want.keys()
         np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=2**-10)
+
+
+def test_three_ranks_over_two_rows(tmp_path):
+    # One rank gets no rows: Lightning refused that unless allowed, and then skips the rank's predict hooks,
+    # so a collective there would leave the other two waiting; the writer's live in setup/teardown.
+    root = make_run_folder(tmp_path)
+    run_cli(root, "predict", "--config", "predict.yaml", "--trainer.logger", "false", "--data.n_tokens", str(2 * CTX),
+            "--name", "three", "--trainer.devices", "3", "--trainer.strategy", "ddp", timeout=300)
+    reader = CacheReader(root / "results" / "three" / "latents")
+    files = reader.manifest["token_files"]
+    assert len(files) == 2 and set(files) < {f"tokens-rank{r}.safetensors" for r in range(3)}  # the empty rank wrote none
+    assert reader.manifest["n_rows"] == 2 and reader.manifest["n_tokens"] == 2 * CTX
+    rows = [load_file(str(reader.dir / name))["rows"].tolist() for name in files]
+    assert sorted(rows) == [[0], [1]]
+    for hp in ("layers.1", "layers.2"):
+        got = cached_nonzeros(reader, hp)
+        assert reader.manifest["per_hookpoint"][hp]["nnz"] == len(got) > 0
+        assert {row for row, _, _ in got} == {0, 1}
+        writers = {s.split("/")[1].split("-")[1] for s in reader.manifest["per_hookpoint"][hp]["shards"]}
+        assert writers == {f"r{name[len('tokens-rank')]}" for name in files}

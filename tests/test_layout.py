@@ -25,7 +25,7 @@ ALLOWED = {
     "training": {"io", "models", "data", "latents"},
     "examples": {"io", "records", "latents"},
     "clients": {"io", "records", "models"},
-    "prompting": {"records"},
+    "prompting": {"records", "examples"},
     "metrics": {"records"},
     "explainers": {"records", "clients", "prompting"},
     "scorers": {"records", "clients", "prompting", "metrics", "models"},

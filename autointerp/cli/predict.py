@@ -157,6 +157,11 @@ class AutoInterpCLI(LightningCLI):
         if self.reuse_cache(model):
             return
         self.trainer.predict(model, datamodule=datamodule, return_predictions=False, ckpt_path=ckpt_path)
+        # issue 19: the interpret stage runs here, after predict returned, on global rank 0 only and
+        # without the process group (not inside a Lightning hook, where NCCL and torchrun's env live on)
+        from callbacks.interpret import run_interpret_callbacks
+
+        run_interpret_callbacks(self.trainer)
 
     def reuse_cache(self, model: Any) -> bool:
         """Interpret an existing cache instead of predicting again, when it matches; True when it did."""
@@ -177,6 +182,12 @@ class AutoInterpCLI(LightningCLI):
                 f"{paths.latents} holds a cache of {found}, not {wanted}: use another --name, or add "
                 "--interpret.overwrite [cache] to replace it"
             )
+        stale = cache_mismatch(manifest, getattr(self, "datamodule", None))
+        if stale:
+            raise ValueError(
+                f"{paths.latents} was made with other data settings ({stale}): use another --name, or add "
+                "--interpret.overwrite [cache] to replace it (its explanations and scores are then redone too)"
+            )
         logger.info("%s already holds this cache: interpreting it (overwrite=[cache] remakes it)", paths.latents)
         if self.trainer.is_global_zero:
             from autointerp.pipeline.run import interpret
@@ -195,6 +206,18 @@ class AutoInterpCLI(LightningCLI):
 
         print(results_table(summary))
         print(f"results in {self.paths.root}/ (report: {self.paths.root / 'report.html'})")
+
+
+def cache_mismatch(manifest: dict[str, Any], datamodule: Any) -> str:
+    """The data settings (dataset, split, n_tokens, seed, cache_ctx_len) in which the datamodule differs
+    from what made the cache, as `setting: cached -> now` text; empty when they agree."""
+    if datamodule is None:
+        return ""
+    cached = dict(manifest.get("dataset") or {})
+    cached["cache_ctx_len"] = manifest.get("ctx_len")
+    diffs = [f"{key}: {value!r} -> {getattr(datamodule, key)!r}" for key, value in cached.items()
+             if hasattr(datamodule, key) and getattr(datamodule, key) != value]
+    return "; ".join(diffs)
 
 
 def _subject_model(model: Any) -> str | None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -81,6 +85,7 @@ class TokenizedTextDataModule(pl.LightningDataModule):
         self.cache_ctx_len, self.n_tokens, self.batch_size = cache_ctx_len, n_tokens, batch_size
         self.filter_bos, self.seed, self.num_workers, self.shuffle = filter_bos, seed, num_workers, shuffle
         self.tokens: torch.Tensor | None = None  # int32 [n_rows, cache_ctx_len] after setup()
+        self.allow_zero_length_dataloader_with_multiple_devices = True  # more ranks than rows is allowed
 
     @staticmethod
     def _validate(repo: str, column: str, ctx_len: int, n_tokens: int, batch_size: int, workers: int) -> None:
@@ -121,15 +126,36 @@ class TokenizedTextDataModule(pl.LightningDataModule):
         return 0 if self.tokens is None else self.tokens.shape[0]
 
     def prepare_data(self) -> None:
-        """Write the embedded corpus once per node when it is the dataset."""
+        """Once per node: write the embedded corpus when it is the dataset and, under a Trainer,
+        tokenize into a file every rank of the node then memory-maps (instead of each rank
+        downloading and tokenizing the whole split)."""
         from autointerp.data.sources import resolve_dataset_repo
 
         resolve_dataset_repo(self.dataset_repo)
+        if self.trainer is not None:
+            _save_rows(self.rows_file(), self._build_rows())
 
     def setup(self, stage: str | None = None) -> None:
-        """Load, check and tokenize once; later calls reuse the rows."""
+        """Load, check and tokenize once; later calls reuse the rows. Under a Trainer the rows come
+        from the file this node's `prepare_data` just wrote, shared by memory mapping."""
         if self.tokens is None:
-            self.tokens = self._build_rows()
+            path = self.rows_file()
+            if self.trainer is not None and path.is_file():
+                import numpy as np
+
+                # copy-on-write map: pages are shared by the node's ranks and never written back
+                self.tokens = torch.from_numpy(np.load(path, mmap_mode="c"))
+            else:
+                self.tokens = self._build_rows()
+
+    def rows_file(self) -> Path:
+        """Where `prepare_data` keeps the token rows of these settings: `user_cache_dir()/rows/<hash>.npy`."""
+        from autointerp.models.gguf_cache import user_cache_dir
+
+        settings = [self.tokenizer_name, self.dataset_repo, self.dataset_name, self.dataset_split, self.dataset_column,
+                    self.cache_ctx_len, self.n_tokens, self.shuffle, self.seed]
+        digest = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:24]
+        return user_cache_dir() / "rows" / f"{digest}.npy"
 
     def _open_split(self):
         """The dataset split, checked for emptiness and the text column."""
@@ -188,3 +214,14 @@ class TokenizedTextDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Rows shuffled per epoch with `seed`; under DDP equal shares (up to world_size - 1 rows dropped)."""
         return self._loader(shuffle=True, even=True)
+
+
+def _save_rows(path: Path, tokens: torch.Tensor) -> None:
+    """Write int32 rows [n_rows, ctx_len] atomically (a rank of another run may be mapping the old file)."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, tokens.numpy())
+    os.replace(tmp, path)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from autointerp.examples.config import ExamplesConfig
+from autointerp.examples.decoding import TokenDecoder
 from autointerp.examples.non_activating import Candidates, FaissSource, NeighboursSource, NonActivatingSource, Query, RandomSource
 from autointerp.examples.samplers import QuantileSampler, Sampler, quantile_bins, split_train_test
 from autointerp.examples.view import CacheView
@@ -74,6 +75,7 @@ class RecordBuilder:
         self._top: OrderedDict[tuple[str, int], Windows] = OrderedDict()
         self._vocab = np.full(0, None, dtype=object)  # token id -> decoded string
         self._known = np.zeros(0, bool)
+        self._decoder: TokenDecoder | None = None
 
     def _check_settings(self) -> None:
         """Refuse settings that cannot work with this cache before any heavy work."""
@@ -224,8 +226,12 @@ class RecordBuilder:
         starts = np.array([e.start for e in shown], dtype=np.int64)
         peaks = starts + (np.stack([e.activations for e in shown]).argmax(axis=1) if shown else 0)
         query = Query(record.latent, acts, train, rows, peaks)
-        candidates = self.source.propose(self.view, query, total, rng)
-        chosen = self._silent_non_overlapping(acts, candidates, total)
+        used = record.train + record.test
+        # each activating window overlaps at most two aligned candidates: ask for that many more
+        candidates = self.source.propose(self.view, query, total + 2 * len(used), rng)
+        apart = self._apart(candidates, np.array([e.row for e in used], np.int64),
+                            np.array([e.start for e in used], np.int64))
+        chosen = self._silent_non_overlapping(acts, candidates, total, apart)
         record.negative_shortfall = total - len(chosen)
         # interleave so both lists get equally hard negatives; a shortfall shrinks both in proportion
         found = len(chosen)
@@ -235,11 +241,24 @@ class RecordBuilder:
         record.explainer_negatives = self._negative_examples(candidates, chosen[to_explainer], "explainer_negative")
         record.negatives = self._negative_examples(candidates, chosen[~to_explainer], "negative")
 
-    def _silent_non_overlapping(self, acts: LatentActivations, cand: Candidates, limit: int) -> np.ndarray:
+    def _apart(self, cand: Candidates, rows: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """bool [c]: candidates sharing no token with any of the windows (rows, starts)."""
+        span = 2 * self.ctx_len  # keys of two rows lie further apart than any two windows of one row
+        taken = np.sort(rows * span + starts)
+        key = cand.rows * span + cand.starts
+        if len(taken) == 0:
+            return np.ones(len(key), bool)
+        nearest = np.searchsorted(taken, key - self.width + 1)  # first window that could overlap
+        found = taken[np.minimum(nearest, len(taken) - 1)]
+        return (nearest == len(taken)) | (found > key + self.width - 1)
+
+    def _silent_non_overlapping(self, acts: LatentActivations, cand: Candidates, limit: int,
+                                apart: np.ndarray | None = None) -> np.ndarray:
         """Indices of the first `limit` candidates (in preference order) that are silent for the latent
-        over the whole window and overlap no earlier kept candidate."""
+        over the whole window, share no token with its train and test windows (`apart`) and overlap
+        no earlier kept candidate."""
         lo, hi = window_spans(acts.token_index, cand.rows, cand.starts, self.ctx_len, self.width)
-        silent = np.flatnonzero(hi == lo)
+        silent = np.flatnonzero((hi == lo) & (apart if apart is not None else True))
         if self.source.disjoint:  # candidates never overlap one another
             return silent[:limit]
         key = cand.rows[silent] * (2 * self.ctx_len) + cand.starts[silent]
@@ -271,8 +290,10 @@ class RecordBuilder:
             self._known = np.concatenate([self._known, np.zeros(size - len(self._known), bool)])
         new = tokens[~self._known[tokens]]
         if len(new):
+            if self._decoder is None:
+                self._decoder = TokenDecoder(self.tokenizer)
             for token in np.unique(new).tolist():
-                self._vocab[token] = self.tokenizer.decode([token])
+                self._vocab[token] = self._decoder(token)  # as it reads inside a text (SentencePiece spaces)
             self._known[new] = True
         # tuples, not lists: held records would otherwise give every full garbage collection 140 lists
         # each to walk (building 1,000 records and keeping them was 1.5x slower with lists)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields
 from typing import Any
 
 from autointerp.examples.non_activating import NonActivatingSource
 from autointerp.examples.samplers import Sampler
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,6 +66,11 @@ class ExamplesConfig:
                     f"left_context ({self.left_context}) must be smaller than example_ctx_len ({self.example_ctx_len})"
                 )
         _check_int("seed", self.seed, minimum=0)
+        wanted = self.n_examples_train + self.n_examples_test
+        if self.min_examples < wanted:  # legal (the quickstart does it), but never silent
+            logger.warning("min_examples (%d) < n_examples_train + n_examples_test (%d): a latent with fewer "
+                           "activating windows keeps its %d test windows and gets fewer train windows",
+                           self.min_examples, wanted, self.n_examples_test)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: plain settings, the sampler and source as their class path."""

@@ -56,7 +56,7 @@ def parse_explanation(text: str, *, require_marker: bool) -> str:
     if text.lstrip().startswith("{"):  # a JSON reply cut off (max_tokens) or broken: never an explanation
         raise ExplanationError(f"the reply is not one whole JSON object: {text[:200]!r}")
     if not require_marker and len(lines) == 1 and len(lines[0]) <= MAX_BARE_REPLY:
-        return lines[0].strip("*_\"'` ").strip()
+        return _undecorated(lines[0])
     raise ExplanationError(f"no 'Explanation:' line in the reply: {text[:200]!r}")
 
 
@@ -79,10 +79,19 @@ def _json_explanation(text: str) -> str | None:
 
 def _unmarked(answer: str) -> str:
     """The answer without decoration and without any (repeated, any-case) leading `Explanation:` markers."""
-    answer = answer.strip().strip("*_\"'` ").strip()
+    answer = _undecorated(answer)
     while match := _MARKER_LINE.match(answer):
-        answer = match.group(1).strip().strip("*_\"'` ").strip()
+        answer = _undecorated(match.group(1))
     return answer
+
+
+def _undecorated(text: str) -> str:
+    """The text without markdown emphasis at its edges and without quotes that enclose all of it;
+    a quote that belongs to the text stays ("the word 'said'" keeps its closing quote)."""
+    text = text.strip().strip("*_` ").strip()
+    while len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'" and text[0] not in text[1:-1]:
+        text = text[1:-1].strip().strip("*_` ").strip()
+    return text
 
 
 class DefaultExplainer(Explainer):

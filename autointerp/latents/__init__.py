@@ -1,7 +1,6 @@
 """The latent cache: its on-disk format, a reader, the streaming writer and the programmatic `LatentCache`."""
 
-from autointerp.latents.cache import LatentCache
-from autointerp.models.encoding import encode_batch
+from autointerp.latents.cache import LatentCache, encode_batch
 from autointerp.latents.format import CacheReader, LatentActivations
 from autointerp.latents.writer import ShardSink, build_manifest, write_manifest
 

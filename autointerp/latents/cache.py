@@ -1,8 +1,9 @@
-"""Turn hookpoint activations into sparse latent nonzeros, and the programmatic `LatentCache`.
+"""The programmatic `LatentCache` (the spec's Python API).
 
-`autointerp.models.encoding.encode_batch` is the one place a batch's activations become (token_index, latent, value)
-nonzeros; `LatentCacheModule.predict_step` and `LatentCache.run` both call it, and both hand the
-result to `ShardSink`, so the CLI and the Python API write the same cache.
+`autointerp.models.encode` is the one place a batch's activations become (token_index, latent,
+value) nonzeros; `LatentCacheModule.predict_step` and `LatentCache.run` both use it and hand the
+result to `ShardSink`, so the CLI and the Python API write the same cache. `encode_batch` is
+re-exported here for existing callers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from autointerp.latents.writer import ShardSink, build_manifest, clear_cache_dir, write_manifest
-from autointerp.models.encoding import encode_batch
+from autointerp.models.encode import HostCopy, encode_batch, encode_on_device
+
+__all__ = ["LatentCache", "encode_batch", "nonzeros_to_numpy"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +91,8 @@ class LatentCache:
             batch = tokens[start : min(start + self.batch_size, n_rows)].to(device)
             rows = torch.arange(start, start + len(batch))
             acts = self.runner(batch)
-            latents = encode_batch(acts, self.coders, rows, batch, self.bos_token_id)
-            sink.add(rows.numpy(), batch.cpu().numpy(), nonzeros_to_numpy(latents))
+            latents = encode_on_device(acts, self.coders, batch, self.bos_token_id)
+            sink.add(*HostCopy(rows, batch, latents).numpy())
         self._parts = sink.close()
         logger.info("cached %d rows at %s", n_rows, list(self.coders))
 

@@ -157,8 +157,9 @@ class ShardSink:
         rows = self.rows
         keep = ~np.isin(rows, drop)
         ctx_len = self.ctx_len or 0
-        token_file = tokens_name(self.rank)
-        _write_token_file(self.dir / token_file, self._spill_path, rows, keep, ctx_len)
+        token_file = tokens_name(self.rank) if keep.any() else None  # a rank without rows writes no token file
+        if token_file is not None:
+            _write_token_file(self.dir / token_file, self._spill_path, rows, keep, ctx_len)
         self._spill_path.unlink(missing_ok=True)
         return {
             "rank": self.rank,
@@ -317,7 +318,7 @@ def build_manifest(parts: list[dict[str, Any]], meta: dict[str, Any]) -> dict[st
         "ctx_len": ctx_len,
         "n_rows": n_rows,
         "n_tokens": int(len(all_rows)) * ctx_len,
-        "token_files": [p["token_file"] for p in parts],
+        "token_files": [p["token_file"] for p in parts if p["token_file"] is not None],
         "per_hookpoint": {
             hp: {
                 "d_sae": int(meta["d_sae"][hp]),
@@ -332,6 +333,21 @@ def build_manifest(parts: list[dict[str, Any]], meta: dict[str, Any]) -> dict[st
     }
 
 
+def check_files_visible(latents_dir: str | Path, parts: list[dict[str, Any]]) -> None:
+    """Raise when a file another rank wrote is not visible here (nodes writing to local, unshared disks)."""
+    latents_dir = Path(latents_dir)
+    missing = []
+    for part in parts:
+        names = [part["token_file"]] if part["token_file"] is not None else []
+        names += [s for shards in part["shards"].values() for s in shards]
+        missing += [f"rank {part['rank']}: {n}" for n in names if not (latents_dir / n).is_file()]
+    if missing:
+        raise RuntimeError(
+            f"output_dir: {len(missing)} files written by other ranks are not visible to rank 0 in {latents_dir} "
+            f"(e.g. {missing[:3]}); on several nodes the run folder must be on a filesystem every node shares"
+        )
+
+
 def write_manifest(latents_dir: str | Path, manifest: dict[str, Any]) -> Path:
     """Atomically write the manifest; call it last, once every rank's files are on disk."""
     path = Path(latents_dir) / MANIFEST
@@ -339,4 +355,4 @@ def write_manifest(latents_dir: str | Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-__all__ = ["ShardSink", "build_manifest", "clear_cache_dir", "rows_to_drop", "write_manifest"]
+__all__ = ["ShardSink", "build_manifest", "check_files_visible", "clear_cache_dir", "rows_to_drop", "write_manifest"]

@@ -160,3 +160,32 @@ class HookpointRunner:
         if missing:
             raise RuntimeError(f"hookpoints {missing} were never reached by the forward pass")
         return {name: captured[name] for name in self.modules}
+
+
+def _block_index(stack: nn.ModuleList, module: nn.Module) -> int | None:
+    """Index of the block of `stack` that is or contains `module`; None when outside the stack."""
+    for index, block in enumerate(stack):
+        if module is block or any(module is m for m in block.modules()):
+            return index
+    return None
+
+
+def drop_after_hookpoints(model: nn.Module, hookpoints: Iterable[str]) -> int:
+    """Remove the blocks after the deepest hookpoint and the (untied) LM head; returns the blocks kept.
+
+    `HookpointRunner` stops there, so these weights would only take GPU memory (half an 8B model
+    for a middle layer, plus a 0.5B-parameter LM head). Nothing happens when a hookpoint lies
+    outside the block stack."""
+    _, stack = block_stack(model)
+    indices = [_block_index(stack, m) for m in resolve_hookpoints(model, hookpoints).values()]
+    if any(i is None for i in indices):
+        return len(stack)
+    keep = max(indices) + 1
+    del stack[keep:]
+    if not hasattr(model, "get_output_embeddings"):
+        return keep
+    head, embedding = model.get_output_embeddings(), model.get_input_embeddings()
+    weight = getattr(head, "weight", None)
+    if isinstance(weight, nn.Parameter) and weight is not getattr(embedding, "weight", None):
+        head.weight = nn.Parameter(weight.new_empty(0), requires_grad=False)  # never applied
+    return keep

@@ -13,6 +13,9 @@ from autointerp.scorers.base import Scorer
 OVERWRITE_STAGES = ("cache", "neighbours", "explanations", "scores")
 """What `overwrite` may name: each one redoes that stage (and what depends on it)."""
 
+NEEDS_NEGATIVES = ("detection", "recall", "fuzz", "intruder", "embedding", "surprisal")
+"""Scorers (by name) whose metrics compare activating with non-activating examples (none without negatives)."""
+
 
 @dataclass
 class InterpretConfig:
@@ -47,6 +50,10 @@ class InterpretConfig:
     """Fill each record's `top_output_tokens` (the logit lens: the tokens its decoder row promotes
     through the subject model's final norm and unembedding); the report shows them, and an explainer
     with `output: true` shows them to the LLM."""
+    shuffled_baseline: bool = False
+    """Also score every latent with the explanation of another latent of the run (a fixed, seeded
+    derangement): the summary then gives each metric's lift over that control. Doubles the scorer
+    calls; needs at least two explained latents."""
     max_latents: int | None = None
     """Latents to interpret per hookpoint (the first ones); None means all."""
     latents: dict[str, list[int]] | None = None
@@ -86,6 +93,11 @@ class InterpretConfig:
             raise ValueError(f"overwrite may name {OVERWRITE_STAGES}, got {bad}")
         if self.scorers is not None and not self.scorers:
             raise ValueError("scorers must name at least one scorer")
+        names = [s.name for s in self.scorers] if self.scorers is not None else ["fuzz", "detection"]
+        blind = [s for s in names if s in NEEDS_NEGATIVES]
+        if blind and self.examples.n_non_activating == 0:
+            raise ValueError(f"examples.n_non_activating is 0, but scorers {blind} need non-activating examples "
+                             "(with one class only their metrics reward a judge that always says yes)")
         for name in ("pipeline_num_proc", "serve_context_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

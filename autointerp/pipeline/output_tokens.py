@@ -8,9 +8,10 @@ every latent, so it is left out too. Gemma's RMSNorm multiplies by `1 + weight`,
 A transcoder's decoder writes its module's output (an MLP's output is added to the residual stream),
 so the lens applies to it as to an SAE; only a decoder of another width gets None.
 
-Only the few tensors needed are read: from the model's safetensors files (a local folder, or a GGUF's
-cached float32 weights, see `autointerp.models.gguf_cache`), never keeping the whole model. Other
-sources (hub ids) load the model once and drop it after copying the two tensors.
+Only the few tensors needed are read: from the model's safetensors files (a local folder, a GGUF's
+cached float32 weights, see `autointerp.models.gguf_cache`, or a hub id's snapshot in the local hub
+cache, which predict filled; failing that, only the index and the shards holding the two tensors
+are downloaded). Only a model without safetensors files is loaded whole, once, and dropped.
 """
 
 from __future__ import annotations
@@ -91,9 +92,41 @@ def _read_tensors(model: str) -> tuple[dict[str, torch.Tensor], str]:
     folder = Path(source)
     if "gguf_file" in kwargs:
         folder = _gguf_weights_folder(folder / kwargs["gguf_file"])
+    if not folder.is_dir() and not kwargs:
+        folder = _hub_folder(source) or folder
     if folder.is_dir() and list(folder.glob("*.safetensors")):
-        return _read_safetensors(folder), _model_type(folder)
+        found = _read_safetensors(folder)
+        if any(k in found for k in UNEMBEDDING_KEYS):
+            return found, _model_type(folder)
     return _read_from_model(model)
+
+
+def _hub_folder(model_id: str) -> Path | None:
+    """A local folder with the safetensors of hub model `model_id` that hold the wanted tensors, or None.
+
+    The hub cache first (predict downloaded the model there); else the index and only the shards
+    that hold the unembedding and the final norm."""
+    import huggingface_hub
+
+    from autointerp.models import hub
+
+    if not hub.looks_like_hub_id(model_id):
+        return None
+    snapshot = hub.cached_snapshot(model_id)
+    if snapshot is not None and list(snapshot.glob("*.safetensors")):
+        return snapshot
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        return None
+    listing = set(hub.list_files(model_id))
+    base = [name for name in ("config.json",) if name in listing]
+    if "model.safetensors.index.json" in listing:
+        index = hub.download(model_id, [*base, "model.safetensors.index.json"]) / "model.safetensors.index.json"
+        weight_map = json.loads(index.read_text())["weight_map"]
+        shards = sorted({weight_map[k] for k in (*UNEMBEDDING_KEYS, *FINAL_NORM_KEYS) if k in weight_map})
+        return hub.download(model_id, [*base, "model.safetensors.index.json", *shards])
+    if "model.safetensors" in listing:
+        return hub.download(model_id, [*base, "model.safetensors"])
+    return None
 
 
 def _gguf_weights_folder(gguf: Path) -> Path:

@@ -17,10 +17,13 @@ SECRET_KEY = re.compile(r"(api[_-]?key|token$|hf_token|secret|password|authoriza
 COUNT_KEYS = {"n_tokens", "max_tokens", "prompt_tokens", "completion_tokens", "top_output_tokens"}
 
 
-def load_explanation(paths: RunPaths, latent: Latent) -> Explanation | None:
-    """The stored explanation of a latent, or None when there is none (or it is an error record)."""
+def load_explanation(paths: RunPaths, latent: Latent, fingerprint: str | None = None) -> Explanation | None:
+    """The stored explanation of a latent, or None when there is none, it is an error record, or it
+    was made under another protocol (its fingerprint differs from `fingerprint`, when given)."""
     data = read_json(paths.explanation(latent))
     if not data or data.get("explanation") is None:
+        return None
+    if fingerprint is not None and data.get("fingerprint") != fingerprint:
         return None
     e = data["explanation"]
     return Explanation(
@@ -34,22 +37,30 @@ def load_explanation(paths: RunPaths, latent: Latent) -> Explanation | None:
     )
 
 
-def score_done(paths: RunPaths, scorer: str, latent: Latent) -> bool:
-    """True when a scorer's result for the latent exists and is not an error record."""
+def score_done(paths: RunPaths, scorer: str, latent: Latent, fingerprint: str | None = None) -> bool:
+    """True when a scorer's result for the latent exists, is not a failure (a `skipped:` record is
+    final: the same protocol skips again) and (when `fingerprint` is given) was made under the
+    current protocol."""
     data = read_json(paths.score(scorer, latent))
-    return data is not None and data.get("error") is None
+    error = None if data is None else data.get("error")
+    if data is None or (error is not None and not str(error).lower().startswith("skipped")):
+        return False
+    return fingerprint is None or data.get("fingerprint") == fingerprint
 
 
 def write_explanation(
-    paths: RunPaths, latent: Latent, record: LatentRecord | None, explanation: Explanation | None, error: str | None
+    paths: RunPaths, latent: Latent, record: LatentRecord | None, explanation: Explanation | None, error: str | None,
+    fingerprint: str | None = None,
 ) -> None:
-    """Write one latent's explanation (or its error) together with its full record."""
+    """Write one latent's explanation (or its error) together with its full record and the
+    fingerprint of the protocol that made it."""
     write_json(
         paths.explanation(latent),
         {
             "latent": {"hookpoint": latent.hookpoint, "index": latent.index},
             "explanation": explanation.to_dict() if explanation is not None else None,
             "error": error,
+            "fingerprint": fingerprint,
             "record": record.to_dict() if record is not None else None,
         },
     )

@@ -16,6 +16,7 @@ from autointerp.latents.format import CacheReader
 from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.outputs import RunPaths, redact, write_run_config
+from autointerp.pipeline.shuffled import SUFFIX
 from autointerp.pipeline.stage import InterpretStage, ServerDiedError, StageState, check_failures, failure_kinds
 from autointerp.pipeline.summary import build_summary, write_summary
 from autointerp.run_folder import RunSummary
@@ -81,7 +82,9 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
     if state.not_started:
         logger.warning("the LLM budget is spent: %d latents were not started (rerun with a larger budget to finish)",
                        state.not_started)
-    summary = _summarize(paths, config, reader, latents, state, parts, wall, server_died)
+    fingerprints = {name + suffix: stage.protocol.score(name, shuffled=bool(suffix))
+                    for name in parts.scorers for suffix in ("", SUFFIX)}
+    summary = _summarize(paths, config, reader, latents, state, parts, wall, fingerprints, server_died)
     _finish(paths, config, summary, run_config, parts)
     if server_died:  # after writing what exists: finished latents are on disk, in-flight ones rerun next time
         raise ServerDiedError(f"the interpret stage stopped: {server_died}")
@@ -145,7 +148,7 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
 
 
 def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float,
-               server_died: str | None = None) -> RunSummary:
+               fingerprints: dict[str, str], server_died: str | None = None) -> RunSummary:
     """The invocation's `RunSummary`, built once."""
     from autointerp.pipeline.specialization import cache_statistics
 
@@ -171,7 +174,7 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
     summary = build_summary(
         paths, meta=meta, scorers=list(parts.scorers), latents=kept, skipped=skipped,
         usage=_added(earlier.get("usage"), usage), timing=_added(earlier.get("timing_s"), timing),
-        cache=cache_statistics(reader), seed=config.seed,
+        cache=cache_statistics(reader), seed=config.seed, fingerprints=fingerprints,
         skip_reasons={hp: {str(i): r for i, r in sorted(v.items())} for hp, v in state.skip_reasons.items()},
         usage_total=_added(earlier.get("usage_total"), usage_total), invocation=invocation, server_died=server_died,
         specialization=_specialization(paths, config.reference_run) if config.reference_run else None,

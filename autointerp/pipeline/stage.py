@@ -22,7 +22,9 @@ from autointerp.clients.base import Client
 from autointerp.explainers.base import Explainer
 from autointerp.pipeline import outputs
 from autointerp.pipeline.config import InterpretConfig
+from autointerp.pipeline.fingerprint import Protocol
 from autointerp.pipeline.outputs import RunPaths
+from autointerp.pipeline.shuffled import SUFFIX, derangement
 from autointerp.records import Explanation, Latent, LatentRecord, ScoreResult
 from autointerp.scorers.base import Scorer
 
@@ -78,6 +80,10 @@ class InterpretStage:
         self.accounting = accounting
         self.output_tokens = output_tokens
         self.state = StageState()
+        manifest = getattr(getattr(builder, "reader", None), "manifest", None) or {}
+        self.protocol = Protocol(manifest, config.examples, explainer, scorers, getattr(client, "model", ""))
+        # a remade cache invalidates everything made from the old one
+        self.redo = set(config.overwrite) | ({"explanations", "scores"} if "cache" in config.overwrite else set())
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records")  # builder is not thread safe
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="writes")  # JSON writes off the event loop
 
@@ -87,36 +93,65 @@ class InterpretStage:
         return list(self.builder.select_latents(hookpoints=c.hookpoints, max_latents=c.max_latents, latents=c.latents))
 
     async def run(self, latents: list[Latent]) -> StageState:
-        """Process every latent with bounded concurrency; returns the invocation's state."""
-        queue: asyncio.Queue[Latent] = asyncio.Queue()
-        for latent in latents:
-            queue.put_nowait(latent)
-        progress = _progress(len(latents))
-        n_workers = max(1, min(self.config.pipeline_num_proc, len(latents)))
+        """Process every latent with bounded concurrency (then the shuffled control, when asked for);
+        returns the invocation's state."""
         try:
-            await asyncio.gather(*(self._worker(queue, progress) for _ in range(n_workers)))
+            await self._each(latents, self.process, "interpret")
+            if self.config.shuffled_baseline:
+                partners = derangement([lt for lt in latents if self._explanation(lt)], self.config.seed)
+                if not partners:
+                    logger.warning("shuffled_baseline needs at least two explained latents; none scored")
+                await self._each(sorted(partners), lambda lt: self.process_shuffled(lt, partners[lt]), "shuffled")
         finally:
-            progress.close()
             self._pool.shutdown(wait=False)
             self._io.shutdown(wait=True)
         return self.state
 
-    async def _worker(self, queue: asyncio.Queue[Latent], progress: Any) -> None:
+    async def _each(self, latents: list[Latent], work: Any, desc: str) -> None:
+        """`work(latent)` for every latent, `pipeline_num_proc` at a time."""
+        queue: asyncio.Queue[Latent] = asyncio.Queue()
+        for latent in latents:
+            queue.put_nowait(latent)
+        progress = _progress(len(latents), desc)
+        n_workers = max(1, min(self.config.pipeline_num_proc, len(latents)))
+        try:
+            await asyncio.gather(*(self._worker(queue, progress, work) for _ in range(n_workers)))
+        finally:
+            progress.close()
+
+    async def _worker(self, queue: asyncio.Queue[Latent], progress: Any, work: Any) -> None:
         while not queue.empty():
             latent = queue.get_nowait()
             if self._budget_exhausted():
                 self.state.not_started += 1
             else:
-                await self.process(latent)
+                await work(latent)
             progress.update(1)
+
+    def _explanation(self, latent: Latent) -> Explanation | None:
+        """The latent's stored explanation of the current protocol."""
+        return outputs.load_explanation(self.paths, latent, self.protocol.explanation)
+
+    async def process_shuffled(self, latent: Latent, partner: Latent) -> None:
+        """Score the latent with `partner`'s explanation (the control), skipping what is on disk."""
+        theirs = self._explanation(partner)
+        todo = [name for name, scorer in self.scorers.items() if scorer.needs_explanation and theirs is not None
+                and ("scores" in self.redo or not outputs.score_done(
+                    self.paths, name + SUFFIX, latent, self.protocol.score(name, shuffled=True)))]
+        if not todo:
+            return
+        record = await self._build(latent)
+        if record is None:
+            return
+        borrowed = Explanation(latent=latent, text=theirs.text, explainer=theirs.explainer, model=theirs.model)
+        await asyncio.gather(*(self._score(name, record, borrowed, of=partner) for name in todo))
 
     def _budget_exhausted(self) -> bool:
         return bool(self.accounting is not None and self.accounting.budget_exhausted)
 
     async def process(self, latent: Latent) -> None:
         """Explain and score one latent, skipping whatever is already on disk."""
-        redo_explanation = "explanations" in self.config.overwrite
-        explanation = None if redo_explanation else outputs.load_explanation(self.paths, latent)
+        explanation = None if "explanations" in self.redo else self._explanation(latent)
         todo = self._scorers_to_run(latent, rescore_all=explanation is None)
         if explanation is not None and not todo:
             self.state.resumed += 1
@@ -140,7 +175,8 @@ class InterpretStage:
             logger.warning("building the record of %s failed: %s", latent, exc)
             self.state.attempted += 1
             self.state.failed.append(latent)
-            await self._write(outputs.write_explanation, self.paths, latent, None, None, f"{type(exc).__name__}: {exc}")
+            await self._write(outputs.write_explanation, self.paths, latent, None, None, f"{type(exc).__name__}: {exc}",
+                              self.protocol.explanation)
             return None
         if record is None:
             self.state.skipped[latent.hookpoint].append(latent.index)
@@ -157,9 +193,10 @@ class InterpretStage:
         return record
 
     def _scorers_to_run(self, latent: Latent, rescore_all: bool) -> list[str]:
-        if rescore_all or "scores" in self.config.overwrite:
+        if rescore_all or "scores" in self.redo:
             return list(self.scorers)
-        return [name for name in self.scorers if not outputs.score_done(self.paths, name, latent)]
+        return [name for name in self.scorers
+                if not outputs.score_done(self.paths, name, latent, self.protocol.score(name))]
 
     async def _explain(self, latent: Latent, record: LatentRecord) -> Explanation | None:
         """Ask the explainer; a failure becomes an error record, never an explanation."""
@@ -173,21 +210,27 @@ class InterpretStage:
             logger.warning("explaining %s failed: %s", latent, exc)
             explanation, error = None, f"{type(exc).__name__}: {exc}"
             self.state.failed.append(latent)
-        await self._write(outputs.write_explanation, self.paths, latent, record, explanation, error)
+        await self._write(outputs.write_explanation, self.paths, latent, record, explanation, error,
+                          self.protocol.explanation)
         return explanation
 
-    async def _score(self, name: str, record: LatentRecord, explanation: Explanation | None) -> None:
-        """Run one scorer; a failure becomes an error result."""
+    async def _score(self, name: str, record: LatentRecord, explanation: Explanation | None,
+                     of: Latent | None = None) -> None:
+        """Run one scorer (on another latent's explanation when `of` is given: the control, written
+        under `<scorer>@shuffled`); a failure becomes an error result."""
         from autointerp.clients.accounting import usage_stage
 
         text = explanation.text if explanation is not None else None
+        stored = name + SUFFIX if of is not None else name
         try:
-            with usage_stage(f"score/{name}"):
-                result = await self._timed(f"score/{name}", self.scorers[name].score(record, explanation, self.client))
-            result.scorer = name
+            with usage_stage(f"score/{stored}"):
+                result = await self._timed(f"score/{stored}", self.scorers[name].score(record, explanation, self.client))
         except Exception as exc:  # recorded as that scorer's error for this latent
-            logger.warning("scoring %s with %s failed: %s", record.latent, name, exc)
+            logger.warning("scoring %s with %s failed: %s", record.latent, stored, exc)
             result = ScoreResult(latent=record.latent, scorer=name, explanation=text, error=f"{type(exc).__name__}: {exc}")
+        result.scorer = stored
+        result.explanation_of = str(of) if of is not None else None
+        result.fingerprint = self.protocol.score(name, shuffled=of is not None)
         await self._write(outputs.write_score, self.paths, result)
 
     async def _write(self, writer: Any, *args: Any) -> None:
@@ -236,7 +279,7 @@ def describe_failures(kinds: Counter) -> str:
     return f"; most common error ({n} latent{'s' if n > 1 else ''}): {message}{rest}"
 
 
-def _progress(total: int) -> Any:
+def _progress(total: int, desc: str = "interpret") -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="interpret", unit="latent", disable=None)
+    return tqdm(total=total, desc=desc, unit="latent", disable=None)

@@ -53,15 +53,25 @@ def flatten(data: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[str,
 
 def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
     """Every number of the summary as an MLflow metric: `detection/layers.15/balanced_accuracy` is the
-    mean; `..._ci_low`, `..._ci_high`, `..._chance`, `..._n` sit beside it."""
+    mean; `..._ci_low`, `..._ci_high`, `..._chance`, `..._n`, `..._itt` sit beside it, the lift over
+    the shuffled control as `..._vs_shuffled_lift` (with its interval), coverage as `detection/coverage`."""
     out: dict[str, float] = {}
     for hp, by_scorer in summary["per_hookpoint"].items():
         for scorer, metrics in by_scorer.items():
             for metric, m in metrics.items():
                 base = f"{scorer}/{hp}/{metric}"
                 out[base] = m["mean"]
-                for key in ("ci_low", "ci_high", "chance", "n"):
-                    out[f"{base}_{key}"] = m[key]
+                for key, value in m.items():  # ci_low, ci_high, chance, n, n_nan, itt, ...
+                    if key != "mean":
+                        out[f"{base}_{key}"] = value
+    for hp, by_scorer in (summary.get("shuffled_baseline") or {}).items():
+        for scorer, metrics in by_scorer.items():
+            for metric, m in metrics.items():  # shuffled, lift, lift_ci_low, lift_ci_high, n
+                for key, value in m.items():
+                    out[f"{scorer}/{hp}/{metric}_vs_shuffled_{key}"] = value
+    for scorer, counts in (summary.get("scorer_counts") or {}).items():
+        for key, value in counts.items():
+            out[f"{scorer}/{key}"] = value
     for hp, by_scorer in summary.get("high_quality", {}).items():
         for scorer, count in by_scorer.items():
             out[f"{scorer}/{hp}/n_high_quality"] = count

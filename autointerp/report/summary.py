@@ -70,11 +70,13 @@ def counts_html(run: RunData, cards: list[dict[str, Any]]) -> str:
 
 
 def metrics_html(run: RunData) -> str:
-    """Per hookpoint and scorer: each metric's mean, 95% interval, chance level and n."""
+    """Per hookpoint and scorer: each metric's mean, 95% interval, chance level, n, undefined count,
+    intention-to-treat mean and lift over the shuffled-explanation control."""
     per_hp = run.summary.get("per_hookpoint") or {}
     high = run.summary.get("high_quality") or {}
     if not per_hp:
         return '<p class="note">summary.json has no per-hookpoint metrics; the cards below show each latent\'s scores.</p>'
+    shuffled = run.summary.get("shuffled_baseline") or {}
     rows = []
     for hp, scorers in per_hp.items():
         for scorer, metrics in (scorers or {}).items():
@@ -84,15 +86,25 @@ def metrics_html(run: RunData) -> str:
                 lift = ""
                 if isinstance(mean, (int, float)) and isinstance(chance, (int, float)):
                     lift = f' <span class="{"up" if mean > chance else "down"}">{mean - chance:+.3f}</span>'
+                control = ((shuffled.get(hp) or {}).get(scorer) or {}).get(metric)
                 rows.append([esc(hp), esc(scorer), esc(metric), f"<b>{_num(mean)}</b>{lift}",
                              f"[{_num(m.get('ci_low'))}, {_num(m.get('ci_high'))}]", _num(chance), _num(m.get("n")),
+                             _num(m.get("n_nan")), _num(m.get("itt")), _vs_shuffled(control),
                              _num((high.get(hp) or {}).get(scorer))])
-    headers = ["hookpoint", "scorer", "metric", "mean (vs chance)", "95% interval", "chance", "n", "high quality"]
+    headers = ["hookpoint", "scorer", "metric", "mean (vs chance)", "95% interval", "chance", "n", "undefined",
+               "intention to treat", "lift vs shuffled explanations [95%]", "high quality"]
     html = _table(headers, rows, "metrics")
     per_scorer = run.summary.get("scorer_counts") or {}
     if per_scorer and all(isinstance(v, dict) for v in per_scorer.values()):
         html += "<h3>latents per scorer</h3>" + _dict_table("scorer", per_scorer)
     return html
+
+
+def _vs_shuffled(control: Any) -> str:
+    """The lift over the shuffled-explanation control with its interval, or a dash where it did not run."""
+    if not isinstance(control, dict):
+        return "–"
+    return f"{_num(control.get('lift'))} [{_num(control.get('lift_ci_low'))}, {_num(control.get('lift_ci_high'))}]"
 
 
 def usage_html(run: RunData) -> str:

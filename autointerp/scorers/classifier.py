@@ -13,7 +13,7 @@ from typing import Any
 
 from autointerp.clients.base import Client, LLMError, Message, Response
 from autointerp.prompting import load_template, render
-from autointerp.metrics.classification import auroc, classification_metrics
+from autointerp.metrics.classification import verdict_metrics
 from autointerp.records import Example, Explanation, LatentRecord, ScoredSample, ScoreResult
 from autointerp.scorers import prompts
 from autointerp.scorers.base import Scorer
@@ -36,11 +36,15 @@ class Item:
     text: str
     quantile: int | None = None
     highlighted: list[int] | None = None
+    kind: str | None = None
+    offset: int = 0
+    """First window position shown (a crop shows `text` from there)."""
 
     def sample(self) -> ScoredSample:
         """The ScoredSample for this item, before the LLM's answer is filled in."""
         return ScoredSample(row=int(self.example.row), start=int(self.example.start), role=self.example.role,
-                            activating=self.activating, quantile=self.quantile, highlighted=self.highlighted)
+                            activating=self.activating, quantile=self.quantile, highlighted=self.highlighted,
+                            kind=self.kind)
 
 
 DEFAULT_SEED = 22
@@ -77,6 +81,7 @@ class ClassifierScorer(Scorer):
         max_tokens: int = 64,
         temperature: float = 0.0,
         structured: bool = False,
+        min_per_class: int = 2,
     ) -> None:
         """Settings only.
 
@@ -91,6 +96,8 @@ class ClassifierScorer(Scorer):
             temperature: the scorer LLM's sampling temperature.
             structured: send a JSON schema (`response_format`) that constrains the reply; for
                 servers that support it (llama.cpp, vLLM, OpenAI) and small models.
+            min_per_class: a latent needs this many examples of each class to be scored (else it is
+                skipped), and this many answered ones of each for its metrics (else they are NaN).
         """
         if n_examples_per_prompt < 1:
             raise ValueError(f"n_examples_per_prompt must be at least 1, got {n_examples_per_prompt}")
@@ -98,6 +105,9 @@ class ClassifierScorer(Scorer):
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+        if min_per_class < 1:
+            raise ValueError(f"min_per_class must be at least 1, got {min_per_class}")
+        self.min_per_class = min_per_class
         self.n_examples_per_prompt = n_examples_per_prompt
         self.log_probs = log_probs
         self.seed = seed
@@ -130,10 +140,11 @@ class ClassifierScorer(Scorer):
         """Ask about every batch concurrently, parse the replies and compute the metrics."""
         if explanation is None:
             raise ValueError(f"{self.name} needs an explanation")
-        batches = self.batches(record)
+        short = self.too_few(record)
+        batches = [] if short else self.batches(record)
         if not batches:
             return ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text,
-                               error=f"skipped: latent {record.latent} has no examples for {self.name}")
+                               error=f"skipped: latent {record.latent} {short or 'has no examples'} for {self.name}")
         kwargs = {"max_tokens": self.max_tokens, "temperature": self.temperature, "logprobs": self.log_probs,
                   "top_logprobs": TOP_LOGPROBS if self.log_probs else 0}
         replies = await asyncio.gather(*(
@@ -171,12 +182,15 @@ class ClassifierScorer(Scorer):
             sample.probability = probability_yes(tok) if self.log_probs else None
         return samples
 
+    def too_few(self, record: LatentRecord) -> str | None:
+        """Why the record cannot be scored (too few examples of a class), or None."""
+        n_pos, n_neg = len(record.test), len(record.negatives)
+        if min(n_pos, n_neg) < self.min_per_class:
+            return f"has {n_pos} test examples and {n_neg} negatives, fewer than min_per_class={self.min_per_class}"
+        return None
+
     def metrics(self, samples: list[ScoredSample]) -> dict[str, float]:
-        """Classification metrics over the parsed samples, plus AUROC when probabilities exist."""
-        parsed = [s for s in samples if s.prediction is not None]
-        metrics = classification_metrics([s.activating for s in parsed], [bool(s.prediction) for s in parsed])
-        probs = [s for s in parsed if s.probability is not None]
-        if self.log_probs and probs:
-            metrics["auroc"] = auroc([s.activating for s in probs], [s.probability for s in probs])
-            metrics["auroc_chance"] = 0.5
-        return metrics
+        """Classification metrics over the answered samples, coverage, intention to treat, AUROC with logprobs."""
+        return verdict_metrics([s.activating for s in samples], [s.prediction for s in samples],
+                               [s.probability for s in samples] if self.log_probs else None,
+                               min_per_class=self.min_per_class)

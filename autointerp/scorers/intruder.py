@@ -1,8 +1,10 @@
 """Intruder: explanation-free; find the one non-activating excerpt among activating ones.
 
 Each prompt holds `n_examples_per_prompt - 1` activating test examples (marked where they fire,
-no example used twice) and one scorer negative marked with the pattern of one of the positives, moved to
-a random place (as fuzz does). Metric: accuracy (chance 1 / n_examples_per_prompt).
+no example used twice) and one scorer negative marked at exactly the positions a test example *not
+in that prompt* is marked at: the intruder's marks follow the positives' distribution of count, runs
+and positions, and never duplicate a pattern of its own prompt. Metric: accuracy (chance
+1 / n_examples_per_prompt), beside its intention-to-treat figure and coverage.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from autointerp.records import Explanation, LatentRecord, ScoredSample, ScoreRes
 from autointerp.scorers import prompts
 from autointerp.scorers.base import Scorer
 from autointerp.scorers.classifier import Item, ask, latent_rng
-from autointerp.scorers.fuzz import decoy_positions
 from autointerp.scorers.parsing import parse_choice
 from autointerp.prompting import choice_format
 
@@ -67,7 +68,8 @@ class IntruderScorer(Scorer):
                                   quantile=ex.quantile, highlighted=marks))
             neg = record.negatives[p]
             tokens = example_tokens(neg, self.tokenizer)
-            marks = decoy_positions(len(tokens), rng.choice([item.highlighted or [] for item in items]), rng)
+            others = positives[: p * k] + positives[(p + 1) * k :] or positives[p * k : (p + 1) * k]
+            marks = marked_positions(rng.choice(others), self.threshold)
             where = rng.randrange(k + 1)
             items.insert(where, Item(neg, False, mark(tokens, marks), highlighted=marks))
             built.append((items, where))
@@ -99,10 +101,17 @@ class IntruderScorer(Scorer):
         if failed == len(replies):
             result.error = f"all {failed} prompts failed: {replies[0]}"
             return result
-        parsed = [s for s in result.samples if s.prediction is not None]
-        result.metrics = {"accuracy": sum(bool(s.prediction) for s in parsed) / len(parsed) if parsed else float("nan"),
-                          "accuracy_chance": 1 / self.n_examples_per_prompt, "n_prompts": float(len(built))}
+        result.metrics = self.metrics(result.samples, len(built))
         return result
+
+    def metrics(self, samples: list[ScoredSample], n_prompts: int) -> dict[str, float]:
+        """Accuracy over answered prompts, and with unanswered ones counted at chance."""
+        chance = 1 / self.n_examples_per_prompt
+        parsed = [s for s in samples if s.prediction is not None]
+        right = sum(bool(s.prediction) for s in parsed)
+        return {"accuracy": right / len(parsed) if parsed else float("nan"), "accuracy_chance": chance,
+                "accuracy_itt": (right + chance * (len(samples) - len(parsed))) / len(samples) if samples else float("nan"),
+                "coverage": len(parsed) / len(samples) if samples else 0.0, "n_prompts": float(n_prompts)}
 
     def _read(self, items: list[Item], where: int, reply: Response | LLMError, result: ScoreResult) -> ScoredSample:
         """The intruder's sample: `value` the chosen excerpt (1-based), `prediction` whether it was right."""

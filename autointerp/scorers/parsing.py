@@ -20,15 +20,19 @@ _NO = {"0", "no", "false"}
 
 
 def parse_verdicts(text: str, n: int) -> tuple[list[bool], int] | None:
-    """The last `[...]` list of n yes/no items in the reply, and where its `[` starts; None otherwise."""
-    matches = list(_LIST.finditer(text))
-    if not matches:
+    """The `[...]` list of n yes/no items in the reply, and where its `[` starts; None otherwise.
+
+    A reply holding several such lists that disagree is ambiguous (an echo of an example list
+    followed by the answer, or two answers) and reads as None; agreeing repeats read as the last.
+    """
+    found = []
+    for match in _LIST.finditer(text):
+        items = [item.strip().strip("\"'").lower() for item in match.group(1).split(",")]
+        if len(items) == n and all(item in _YES | _NO for item in items):
+            found.append(([item in _YES for item in items], match.start()))
+    if not found or any(verdicts != found[-1][0] for verdicts, _ in found):
         return None
-    match = matches[-1]
-    items = [item.strip().strip("\"'").lower() for item in match.group(1).split(",")]
-    if len(items) != n or any(item not in _YES | _NO for item in items):
-        return None
-    return [item in _YES for item in items], match.start()
+    return found[-1]
 
 
 def verdict_spans(text: str, start: int, n: int) -> list[int]:
@@ -37,12 +41,20 @@ def verdict_spans(text: str, start: int, n: int) -> list[int]:
     return [m.start() + start + 1 for m in re.finditer(r"[^,\s\"']+", text[start + 1 : end])][:n]
 
 
+_POINTED = re.compile(r"(?:#|excerpt\s*(?:number\s*|no\.?\s*)?|number\s*|odd_one_out\"?\s*:\s*)(\d+)", re.IGNORECASE)
+
+
 def parse_choice(text: str, n: int) -> int | None:
-    """The 1-based excerpt number in the reply (the first integer), when it lies in 1..n."""
-    match = re.search(r"\d+", text)
-    if match is None:
+    """The 1-based excerpt number the reply names, when it lies in 1..n.
+
+    A number that is pointed at ("#3", "Excerpt 3", "number 3", a JSON `odd_one_out`) wins; else
+    the reply's only number. Several different candidates ("Of the 5 excerpts, 3") read as None.
+    """
+    pointed = {int(m) for m in _POINTED.findall(text)}
+    candidates = pointed or {int(m) for m in re.findall(r"\d+", text)}
+    if len(candidates) != 1:
         return None
-    value = int(match.group())
+    value = candidates.pop()
     return value if 1 <= value <= n else None
 
 
@@ -52,12 +64,14 @@ def parse_simulation(text: str, n: int) -> tuple[list[float], dict[int, int]] | 
     Returns the predictions and, per predicted position, the character offset of its value.
     None when there is no object, a position lies outside 0..n-1, or a value lies outside 0-10.
     """
-    match = _OBJECT.search(text)
+    match = None
+    for candidate in _OBJECT.finditer(text):  # the last whole JSON object (an echoed example is not one)
+        try:
+            json.loads(candidate.group())
+        except json.JSONDecodeError:
+            continue
+        match = candidate
     if match is None:
-        return None
-    try:
-        json.loads(match.group())
-    except json.JSONDecodeError:
         return None
     values = [0.0] * n
     offsets: dict[int, int] = {}
@@ -86,10 +100,11 @@ def tokens_at(logprobs: list[TokenLogprob] | None, text: str, offsets: list[int]
 
 
 def _candidates(tok: TokenLogprob) -> dict[str, float]:
-    """Top alternatives at a position plus the chosen token, as stripped text -> probability."""
+    """Top alternatives at a position plus the chosen token, as stripped text -> probability; spellings
+    of one answer ("1", " 1") are different tokens, so their probabilities add up."""
     probs: dict[str, float] = {}
     for key, lp in {**tok.top_logprobs, tok.token: tok.logprob}.items():
-        probs[key.strip().lower()] = max(probs.get(key.strip().lower(), 0.0), math.exp(lp))
+        probs[key.strip().lower()] = probs.get(key.strip().lower(), 0.0) + math.exp(lp)
     return probs
 
 

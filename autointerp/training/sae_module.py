@@ -114,6 +114,15 @@ class SaeTrainingModule(L.LightningModule):
             self._subject = _Frozen(subject, HookpointCapture(subject, self.hparams.hookpoint))
         return self._subject
 
+    def setup(self, stage: str) -> None:
+        """Refuse several devices before anything loads: each rank would train its own SAE on its own
+        shuffle buffer (steps are taken by hand, with no gradient all-reduce) and rank 0 would save only its own."""
+        if stage == "fit" and self.trainer.world_size > 1:
+            raise ValueError(
+                f"trainer.devices: fit trains the SAE on one device, but this run has {self.trainer.world_size} "
+                "processes; set trainer.devices=1 (and trainer.num_nodes=1)"
+            )
+
     def configure_model(self) -> None:
         """Build the SAE once the subject model tells us its width."""
         if self.sae is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import threading
 
 import numpy as np
 import pytest
@@ -106,3 +107,23 @@ def test_bad_settings():
         LatentShardWriter("x", flush_tokens=0)
     with pytest.raises(ValueError, match="log_every_n_batches"):
         LatentStatistics(log_every_n_batches=0)
+
+
+class OutOfRangeModule(SyntheticCacheModule):
+    """Latent indices past d_sae: the sink refuses them when it flushes, on the writer's thread."""
+
+    def predict_step(self, batch, batch_idx=0):
+        out = super().predict_step(batch, batch_idx)
+        token_index, latent, value = out["latents"]["hp.a"]
+        out["latents"]["hp.a"] = (token_index, latent + D_SAE, value)
+        return out
+
+
+def test_an_error_on_the_writer_thread_fails_the_run(tmp_path):
+    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                      callbacks=[LatentShardWriter(str(tmp_path / "latents"), flush_tokens=CTX)])
+    writer = trainer.callbacks[0]
+    with pytest.raises(RuntimeError, match=r"latent writer thread failed: latent indices must lie in \[0, 32\)"):
+        trainer.predict(OutOfRangeModule(), loader(6), return_predictions=False)
+    assert not (tmp_path / "latents" / "manifest.json").exists()
+    assert writer._thread is None and not any(t.name == "latent-writer" for t in threading.enumerate())

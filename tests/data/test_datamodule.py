@@ -169,3 +169,28 @@ def test_local_folder_and_glob(tmp_path, tokenizer):
         dm = module(repo)
         dm.setup()
         assert np.array_equal(dm.tokens.numpy(), hand_rows(docs, tokenizer, 16, 10**9)), repo
+
+
+def test_a_node_tokenizes_once_and_its_ranks_map_the_rows(jsonl_file, tmp_path, monkeypatch):
+    # prepare_data runs on one rank per node; the other ranks' setup must not tokenize again.
+    import lightning.pytorch as pl
+
+    import autointerp.data.tokenize as tokenize_module
+
+    monkeypatch.setenv("AUTOINTERP_CACHE", str(tmp_path / "cache"))
+    path, _ = jsonl_file
+    settings = dict(tokenizer=MODEL, dataset_repo=str(path), dataset_split="train", dataset_column="body",
+                    cache_ctx_len=16, n_tokens=160, batch_size=4)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False)
+    first = TokenizedTextDataModule(**settings)
+    first.trainer = trainer
+    first.prepare_data()
+    assert first.rows_file().is_file()
+    plain = TokenizedTextDataModule(**settings)
+    plain.setup()  # no Trainer: tokenizes itself
+    monkeypatch.setattr(tokenize_module, "tokenize_rows", lambda *a, **k: (_ for _ in ()).throw(AssertionError("tokenized twice")))
+    other_rank = TokenizedTextDataModule(**settings)
+    other_rank.trainer = trainer
+    other_rank.setup("predict")
+    assert torch.equal(other_rank.tokens, plain.tokens) and other_rank.n_rows == 10
+    assert TokenizedTextDataModule(**{**settings, "n_tokens": 320}).rows_file() != first.rows_file()

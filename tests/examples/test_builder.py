@@ -257,7 +257,22 @@ def test_random_negatives_fall_short_only_when_the_cache_has_no_more(cache, inde
     config = _config(n_non_activating=40, n_explainer_negatives=10, example_ctx_len=16)
     record = RecordBuilder(reader, config).build(Latent(HP, index))
     column = dense[:, :, index].reshape(N_ROWS, CTX // 16, 16)
-    n_silent = int((~column.any(axis=2)).sum())  # silent aligned windows in the whole cache
+    used = [(e.row, e.start) for e in record.train + record.test]
+    # silent aligned windows of the whole cache that share no token with a train or test window
+    n_silent = sum(1 for row, slot in zip(*np.nonzero(~column.any(axis=2)))
+                   if not any(r == row and abs(s - 16 * slot) < 16 for r, s in used))
     assert len(record.negatives) + len(record.explainer_negatives) == min(50, n_silent)
     assert record.negative_shortfall == max(0, 50 - n_silent)
     assert len(record.explainer_negatives) == 10 * min(50, n_silent) // 50
+
+
+def test_min_examples_below_train_plus_test_is_said_not_silent(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="autointerp.examples.config"):
+        ExamplesConfig(min_examples=20, n_examples_train=20, n_examples_test=10)
+    assert "min_examples (20) < n_examples_train + n_examples_test (30)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="autointerp.examples.config"):
+        ExamplesConfig(min_examples=30, n_examples_train=20, n_examples_test=10)
+    assert caplog.text == ""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from examples_cache import write_cache
 
-from autointerp.examples import ExamplesConfig, RecordBuilder
+from autointerp.examples import ExamplesConfig, FaissSource, RecordBuilder
 from autointerp.examples import embedding_index
 from autointerp.latents import CacheReader
 from autointerp.records import Latent
@@ -124,3 +124,22 @@ def test_a_sampled_index_still_embeds_once(news_cache, tokenizer, monkeypatch, t
         assert len(record.negatives) == 15
     assert calls == [120]  # the topical latents fire in indexed windows: no per-latent embedding
     assert len(builder.source.index.grid_ids) == 120
+
+
+def overlapping(record, width: int = 32) -> list[tuple[int, int]]:
+    """(row, start) of every negative that shares a token with a train or test window (by hand)."""
+    used = [(e.row, e.start) for e in record.train + record.test]
+    return [(n.row, n.start) for n in record.negatives + record.explainer_negatives
+            if any(r == n.row and abs(s - n.start) < width for r, s in used)]
+
+
+def test_faiss_negatives_share_no_token_with_train_or_test_windows(news_cache, tokenizer):
+    """FAISS looks for windows near the train windows, so overlap would be likely without the check."""
+    reader, cache_dir = news_cache
+    config = ExamplesConfig(min_examples=10, n_examples_train=20, n_examples_test=20, n_non_activating=30,
+                            non_activating=FaissSource(max_windows=None))
+    builder = RecordBuilder(reader, config, tokenizer, cache_dir=cache_dir)
+    for j in TOPICS:
+        record = builder.build(Latent(HP, j))
+        assert record is not None and len(record.negatives) == 30
+        assert overlapping(record) == []

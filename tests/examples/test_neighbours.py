@@ -131,3 +131,22 @@ def test_top_windows_surround_the_strongest_tokens(cache):
         assert list(zip(top.rows.tolist(), top.starts.tolist())) == kept[:7]
         for row, start, peak in zip(top.rows, top.starts, top.max_activation):
             assert column[row, start : start + 32].max() >= peak > 0
+
+
+def test_neighbour_negatives_share_no_token_with_train_or_test_windows(cache):
+    """Neighbours' top windows are centred on other latents' peaks: nothing keeps them off this
+    latent's windows but the check (latent 1 fires wherever latent 0 does)."""
+    reader, _ = cache
+    config = ExamplesConfig(min_examples=5, n_examples_train=10, n_examples_test=10, n_non_activating=20,
+                            non_activating=NeighboursSource(n_neighbours=3))
+    builder = RecordBuilder(reader, config)
+    checked = 0
+    for j in range(D_SAE):
+        record = builder.build(Latent(HP, j))
+        if record is None:
+            continue
+        used = [(e.row, e.start) for e in record.train + record.test]
+        for n in record.negatives + record.explainer_negatives:
+            assert not any(r == n.row and abs(s - n.start) < 32 for r, s in used), (j, n.row, n.start)
+            checked += 1
+    assert checked > 100

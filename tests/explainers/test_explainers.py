@@ -89,6 +89,9 @@ def test_output_option_adds_top_output_tokens_to_any_explainer():
     ("Explanation: Explanation: the word cat", "the word cat"),  # the marker repeated, any case
     ("**Explanation:** EXPLANATION: explanation:the word cat", "the word cat"),
     ('{"explanation": "Explanation: explanation: cats"}', "cats"),
+    ("Explanation: the word 'said'", "the word 'said'"),  # a quote of the text stays
+    ("Explanation: \"the word 'said'\"", "the word 'said'"),  # enclosing quotes go
+    ("Explanation: 'said' and 'told'", "'said' and 'told'"),
 ])
 def test_parse_good(text, expected):
     assert parse_explanation(text, require_marker=True) == expected

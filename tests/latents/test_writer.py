@@ -10,7 +10,7 @@ from safetensors.numpy import load_file
 
 from autointerp.latents import format as fmt
 from autointerp.latents.format import CacheReader, build_shard_arrays
-from autointerp.latents.writer import ShardSink, build_manifest, rows_to_drop, write_manifest
+from autointerp.latents.writer import ShardSink, build_manifest, check_files_visible, rows_to_drop, write_manifest
 
 CTX, D_SAE = 8, 16
 
@@ -187,3 +187,28 @@ def test_shard_from_parts_equals_build_shard_arrays(descending):
         assert got[key].dtype == want[key].dtype
     with pytest.raises(ValueError, match="latent indices"):
         shard_from_parts([(np.array([0]), np.array([D_SAE]), np.array([1.0]))], D_SAE)
+
+
+def test_rank_zero_refuses_a_manifest_over_files_it_cannot_see(tmp_path):
+    # Two "nodes" with unshared disks: rank 1 wrote to its own folder, rank 0 sees only its own.
+    rng = np.random.default_rng(3)
+    parts = []
+    for rank, folder in ((0, tmp_path / "node0"), (1, tmp_path / "node1")):
+        sink = ShardSink(folder, {"layers.1": D_SAE, "layers.2": D_SAE}, rank=rank)
+        rows = np.arange(2) + 2 * rank
+        sink.add(rows, *random_batch(rng, rows))
+        parts.append(sink.close())
+    check_files_visible(tmp_path / "node0", parts[:1])  # its own files: fine
+    with pytest.raises(RuntimeError, match=r"output_dir: 3 files written by other ranks are not visible.*rank 1: tokens-rank1"):
+        check_files_visible(tmp_path / "node0", parts)
+
+
+def test_a_rank_without_rows_writes_no_token_file(tmp_path):
+    empty = ShardSink(tmp_path, {"layers.1": D_SAE, "layers.2": D_SAE}, rank=1).close()
+    assert empty["token_file"] is None and empty["shards"] == {"layers.1": [], "layers.2": []}
+    full = ShardSink(tmp_path, {"layers.1": D_SAE, "layers.2": D_SAE}, rank=0)
+    full.add(np.arange(3), *random_batch(np.random.default_rng(0), np.arange(3)))
+    manifest = build_manifest([full.close(), empty], {"hookpoints": ["layers.1", "layers.2"], "d_sae": {"layers.1": D_SAE, "layers.2": D_SAE}})
+    write_manifest(tmp_path, manifest)
+    assert manifest["token_files"] == ["tokens-rank0.safetensors"]
+    assert CacheReader(tmp_path).tokens.shape == (3, CTX)

@@ -64,7 +64,8 @@ def test_bootstrap_interval_is_seeded_and_covers_the_mean():
     low, high = bootstrap_ci(values, seed=3)
     assert (low, high) == bootstrap_ci(values, seed=3)
     assert low < np.mean(values) < high and high - low < 0.25
-    assert bootstrap_ci([0.4]) == (0.4, 0.4) and all(math.isnan(v) for v in bootstrap_ci([]))
+    assert all(math.isnan(v) for v in bootstrap_ci([0.4]))  # one latent has no spread: no interval
+    assert all(math.isnan(v) for v in bootstrap_ci([]))
 
 
 def result(index, scorer="detection", error=None, unparseable=0, **metrics):
@@ -74,9 +75,9 @@ def result(index, scorer="detection", error=None, unparseable=0, **metrics):
 
 def test_aggregate_pools_over_latents_with_counts_and_quality():
     results = [
-        result(0, f1=0.8, precision=0.9, recall=0.7, f1_chance=0.4, unparseable=1),
-        result(1, f1=0.6, precision=0.9, recall=0.7, f1_chance=0.5),
-        result(2, f1=math.nan, precision=math.nan, recall=0.0, f1_chance=0.4),
+        result(0, f1=0.8, precision=0.9, recall=0.7, f1_chance=0.4, unparseable=1, balanced_accuracy=0.8),
+        result(1, f1=0.6, precision=0.9, recall=0.7, f1_chance=0.5, balanced_accuracy=0.7),
+        result(2, f1=math.nan, precision=math.nan, recall=0.0, f1_chance=0.4, balanced_accuracy=math.nan),
         result(3, error="skipped: too few examples"),
         result(4, error="all 4 prompts failed: timeout", unparseable=2),
         result(0, scorer="intruder", accuracy=1.0, accuracy_chance=0.2),
@@ -87,17 +88,32 @@ def test_aggregate_pools_over_latents_with_counts_and_quality():
     assert det["n_unparseable"] == 3 and det["prompt_tokens"] == 50
     assert det["metrics"]["f1"]["mean"] == pytest.approx(0.7) and det["metrics"]["f1"]["n"] == 2
     assert det["metrics"]["f1"]["chance"] == pytest.approx(0.4333333)
+    assert det["metrics"]["f1"]["n_nan"] == 1  # scored but undefined: counted, not dropped silently
     assert det["metrics"]["recall"]["n"] == 3
     assert det["n_high_quality"] == 1 and det["n_quality_judged"] == 2
     assert summary["intruder"]["metrics"]["accuracy"]["chance"] == 0.2
-    strict = aggregate(results, quality=QualityBar(f1=0.9))
+    strict = aggregate(results, quality=QualityBar(balanced_accuracy=0.9))
     assert strict["detection"]["n_high_quality"] == 0
+    # coverage and intention to treat: 4 latents asked (the skipped one never was), 3 scored
+    assert (det["n_asked"], det["n_scored"], det["coverage"]) == (4, 3, 0.75)
+    # f1: 0.8 and 0.6 scored; the NaN at its chance 0.4; the failed latent at the mean chance
+    f1_chance = (0.4 + 0.5 + 0.4) / 3
+    assert det["metrics"]["f1"]["itt"] == pytest.approx((0.8 + 0.6 + 0.4 + f1_chance) / 4)
+    assert det["metrics"]["f1"]["n_asked"] == 4
 
 
 def test_quality_bar_and_latent_statistics():
-    assert QualityBar().met({"f1": 0.71, "precision": 0.81, "recall": 0.61}) is True
-    assert QualityBar().met({"f1": 0.71, "precision": 0.8, "recall": 0.61}) is False
+    assert QualityBar().met({"balanced_accuracy": 0.76}) is True
+    assert QualityBar().met({"balanced_accuracy": 0.76, "auroc": 0.79}) is False
+    assert QualityBar().met({"auroc": 0.85}) is True
+    assert QualityBar().met({"balanced_accuracy": math.nan}) is None
     assert QualityBar().met({"correlation": 0.9}) is None
+    # an always-"yes" judge on a set with few negatives passes the spec's absolute bar, not this one
+    from autointerp.metrics import classification_metrics
+
+    always_yes = classification_metrics([True] * 18 + [False] * 2, [True] * 20)
+    assert always_yes["f1"] > 0.7 and always_yes["precision"] > 0.8 and always_yes["recall"] > 0.6
+    assert QualityBar().met(always_yes) is False
     from interp_fixtures import make_record
 
     stats = latent_statistics(make_record())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from cache_helpers import (
@@ -11,7 +12,7 @@ from lightning.pytorch import Trainer
 from torch.utils.data import DataLoader
 
 from autointerp.latents import CacheReader
-from autointerp.models.cache_module import LatentCacheModule
+from autointerp.models.cache_module import GIB, LatentCacheModule, check_free_memory
 from autointerp.models.sparse_coders import resolve_sparse_model
 from callbacks.shard_writer import LatentShardWriter
 
@@ -78,10 +79,46 @@ def test_predict_step_returns_only_nonzeros(assets):
     module = LatentCacheModule(str(model_dir), str(sae_dir), ["layers.1"])
     module.load("cpu")
     out = module.predict_step({"input_ids": random_rows(2, CTX), "row": torch.tensor([5, 9])})
-    token_index, latent, value = out["latents"]["layers.1"]
-    assert token_index.dtype == latent.dtype == torch.int64 and value.dtype == torch.float32
+    position, latent, value = out["latents"]["layers.1"]  # compact dtypes, positions within the batch
+    assert position.dtype == latent.dtype == torch.int32 and value.dtype == torch.float32
     assert len(value) <= 2 * CTX * 8 and (value > 0).all()  # at most k per token, never dense
-    assert set((token_index // CTX).tolist()) == {5, 9} and out["n_tokens"] == 2 * CTX
+    assert set((position // CTX).tolist()) == {0, 1} and out["n_tokens"] == 2 * CTX
+    rows, tokens, host = out["host"].numpy()  # the writer thread's view: global token indices
+    token_index, host_latent, host_value = host["layers.1"]
+    assert rows.tolist() == [5, 9] and tokens.dtype == np.int32 and token_index.dtype == np.int32
+    assert set((token_index // CTX).tolist()) == {5, 9}
+    np.testing.assert_array_equal(token_index % CTX, position.numpy() % CTX)
+    np.testing.assert_array_equal(host_latent, latent.numpy())
+    np.testing.assert_array_equal(host_value, value.numpy())
+
+
+def test_weights_are_freed_before_lightning_moves_the_module_to_the_cpu(assets, tmp_path):
+    # Lightning's strategy teardown calls module.cpu(): with the subject still attached that copies
+    # every rank's whole model into host RAM (~16 GB per rank for an 8B model in bf16).
+    model_dir, sae_dir, _ = assets
+    module = LatentCacheModule(str(model_dir), str(sae_dir), ["layers.1"])
+    held_at_cpu = []
+    original_cpu = module.cpu
+    module.cpu = lambda: held_at_cpu.append(sum(p.numel() for p in module.parameters())) or original_cpu()
+    reader = run_predict(module, random_rows(6, CTX), torch.arange(6), tmp_path / "latents")
+    assert held_at_cpu == [0]  # called once, by then nothing left to copy
+    assert module.subject is None and module.d_sae() == {"layers.1": 64}  # the manifest still knew d_sae
+    assert reader.manifest["per_hookpoint"]["layers.1"]["d_sae"] == 64
+
+
+def test_blocks_after_the_deepest_hookpoint_and_the_lm_head_are_dropped(assets):
+    model_dir, sae_dir, _ = assets
+    module = LatentCacheModule(str(model_dir), str(sae_dir), ["layers.1"])
+    module.load("cpu")
+    assert len(module.subject.model.layers) == 2  # layers.0 and layers.1 of 4
+    head = module.subject.get_output_embeddings()
+    assert head.weight is module.subject.get_input_embeddings().weight or head.weight.numel() == 0
+
+
+def test_too_little_free_gpu_memory_is_refused_with_the_settings_to_change():
+    check_free_memory(torch.device("cuda", 3), 10 * GIB, free_total=(20 * GIB, 80 * GIB))  # enough
+    with pytest.raises(ValueError, match=r"trainer.devices: cuda:3 has 5.0 GiB free of 80.0 GiB.*vLLM.*CUDA_VISIBLE_DEVICES"):
+        check_free_memory(torch.device("cuda", 3), 10 * GIB, free_total=(5 * GIB, 80 * GIB))
 
 
 def test_bad_inputs_fail_before_the_forward_pass(assets, tmp_path):
@@ -108,3 +145,15 @@ def test_sparse_model_under_assets_resolves_inside_the_package(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path / "assets")  # "assets/my-sae" does not exist relative to here
     assert resolve_sparse_model("assets/my-sae") == str(tmp_path / "assets" / "my-sae")
     assert resolve_sparse_model("owner/name") == "owner/name"
+
+
+def test_coders_can_run_in_float32_under_a_bfloat16_model(assets):
+    model_dir, sae_dir, _ = assets
+    module = LatentCacheModule(str(model_dir), str(sae_dir), ["layers.1"], dtype="bfloat16", coder_dtype="float32")
+    module.load("cpu")
+    assert next(module.subject.parameters()).dtype == torch.bfloat16
+    assert {p.dtype for p in module.coder("layers.1").parameters()} == {torch.float32}
+    position, latent, value = module.predict_step({"input_ids": random_rows(2, CTX), "row": torch.tensor([0, 1])})["latents"]["layers.1"]
+    assert len(value) > 0 and value.dtype == torch.float32
+    with pytest.raises(ValueError, match="coder_dtype"):
+        LatentCacheModule(str(model_dir), str(sae_dir), ["layers.1"], coder_dtype="float13")

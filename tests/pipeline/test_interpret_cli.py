@@ -47,28 +47,33 @@ def test_interpret_help_and_a_finished_run_never_import_lightning(tmp_path):
     import sys
 
     from cache_helpers import make_tokenizer
-    from pipeline_fakes import CountingClient, FakeBuilder, FakeExplainer, FakeScorer, make_cache
+    from pipeline_fakes import make_cache
+    from quickstart_stage import HashTokenizer, ScriptedLLM
 
-    from autointerp.examples.config import ExamplesConfig
-    from autointerp.pipeline.config import InterpretConfig
+    from autointerp.cli.interpret import interpret_parser
     from autointerp.pipeline.run import Parts, interpret
 
     run_dir = tmp_path / "results" / "done"
     make_cache(run_dir)
     make_tokenizer(run_dir / "tokenizer")  # the tokenizer a finished run keeps in its folder
     assert (run_dir / "tokenizer" / "tokenizer_config.json").is_file()
-    config = InterpretConfig(examples=ExamplesConfig(min_examples=1), mlflow=False, report=False, output_tokens=False)
-    interpret(run_dir, config, parts=Parts(client=CountingClient(), explainer=FakeExplainer(), builder=FakeBuilder(),
-                                           scorers={"detection": FakeScorer("detection"), "fuzz": FakeScorer("fuzz")}))
+    structured = {"init_args": {"structured": True}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"interpret": {
-        "client": {"class_path": "LlamaCppClient", "init_args": {"model": "m", "base_url": "http://127.0.0.1:9/v1"}},
-        "scorers": ["DetectionScorer", "FuzzScorer"], "examples": {"min_examples": 1, "example_ctx_len": 8},
+        "client": {"class_path": "LlamaCppClient", "init_args": {"model": ScriptedLLM.model, "base_url": "http://127.0.0.1:9/v1"}},
+        "explainer": {"class_path": "DefaultExplainer", **structured},
+        "scorers": [{"class_path": "DetectionScorer", **structured}, {"class_path": "FuzzScorer", **structured}],
+        "examples": {"min_examples": 2, "n_examples_train": 2, "n_examples_test": 2, "n_non_activating": 2,
+                     "example_ctx_len": 8},
         "mlflow": False, "report": False, "output_tokens": False}}))
+    argv = ["--config", str(tmp_path / "c.yaml"), "--name", "done", "--results_dir", str(tmp_path / "results")]
+    parser = interpret_parser()
+    config = parser.instantiate_classes(parser.parse_args(argv)).interpret
+    first = interpret(run_dir, config, parts=Parts(client=ScriptedLLM(), tokenizer=HashTokenizer()))  # the run, finished
+    assert first["counts"]["explained"] == 8
     code = ("import sys\nfrom autointerp.cli import main\ntry:\n    code = main(sys.argv[1:])\nexcept SystemExit as e:\n"
             "    code = e.code\nprint('EXIT', code, 'LIGHTNING', 'lightning' in sys.modules)")
-    for argv in (["interpret", "--help"],
-                 ["interpret", "--config", str(tmp_path / "c.yaml"), "--name", "done", "--results_dir", str(tmp_path / "results")]):
-        out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
+    for args in (["interpret", "--help"], ["interpret", *argv]):
+        out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
         assert "EXIT 0 LIGHTNING False" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["invocation"]["resumed"] == 8 and summary["invocation"]["attempted"] == 0
+    assert summary["invocation"]["resumed"] == 8 and summary["invocation"]["attempted"] == 0  # nothing asked

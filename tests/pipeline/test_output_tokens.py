@@ -133,3 +133,31 @@ def test_gguf_reads_only_the_two_tensors_of_the_cached_weights():
     direction = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(3))
     lens = OutputTokens({HP: direction[None]}, unembedding, IdTokenizer(), k=K)
     assert lens.tokens(Latent(HP, 0)) == hand_tokens(model, direction.numpy())
+
+
+def _fake_hub_cache(tmp_path, monkeypatch, repo="meta-llama/Tiny-Llama"):
+    """A real huggingface_hub cache layout under tmp_path/hub; the snapshot folder of `repo`."""
+    import huggingface_hub
+
+    owner, name = repo.split("/")
+    snapshot = tmp_path / "hub" / f"models--{owner}--{name}" / "snapshots" / "c0ffee"
+    (snapshot.parent.parent / "refs").mkdir(parents=True)
+    (snapshot.parent.parent / "refs" / "main").write_text("c0ffee")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    return snapshot
+
+
+def test_a_hub_model_is_read_from_the_hub_cache_without_loading_it(tmp_path, monkeypatch):
+    # Predict downloaded the model into the hub cache; the lens must read two tensors from its
+    # safetensors, not load the whole model in float32 on the CPU (~32 GB for an 8B model).
+    import autointerp.models.subject as subject_module
+
+    model = tiny_model(_fake_hub_cache(tmp_path, monkeypatch), tied=False)
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the whole subject model was loaded for two tensors")
+
+    monkeypatch.setattr(subject_module, "load_subject", no_load)
+    expected = model.lm_head.weight.detach() * model.model.norm.weight.detach()[None, :]
+    torch.testing.assert_close(load_unembedding("meta-llama/Tiny-Llama"), expected)

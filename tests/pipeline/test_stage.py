@@ -38,7 +38,7 @@ def test_writes_every_output_with_the_contract_keys(run_dir):
     summary = interpret(run_dir, config(), parts=parts())
     for i in range(8):
         data = json.loads((run_dir / "explanations" / HP / f"{i}.json").read_text())
-        assert set(data) == {"latent", "explanation", "error", "record"}
+        assert set(data) == {"latent", "explanation", "error", "fingerprint", "record"}
         assert data["explanation"]["text"] == f"explanation of {i}"
         assert data["record"]["test"][0]["row"] == i and data["record"]["test"][0]["role"] == "test"
         for scorer in ("detection", "fuzz"):

@@ -169,3 +169,17 @@ def test_skipped_latents_show_their_reason(tmp_path):
     assert "<b>skipped at layers.<wbr>3</b> (2)" in html
     assert "<tr><td>17</td><td>only 2 activating examples (at least 3 needed)</td></tr>" in html
     assert "<tr><td>99</td><td>(no reason recorded)</td></tr>" in html  # a skip the summary gives no reason for
+
+
+def test_scores_table_shows_intention_to_treat_and_the_lift_over_shuffled_explanations(tmp_path):
+    run_dir, _, _ = _report(tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    hp, scorer = next((hp, s) for hp, by in summary["per_hookpoint"].items() for s in by)
+    metric = next(iter(summary["per_hookpoint"][hp][scorer]))
+    summary["per_hookpoint"][hp][scorer][metric].update({"itt": 0.4321, "n_nan": 3})
+    summary["shuffled_baseline"] = {hp: {scorer: {metric: {"shuffled": 0.5, "lift": 0.2468, "lift_ci_low": 0.1357,
+                                                           "lift_ci_high": 0.3579, "n": 5}}}}
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    html = write_report(run_dir).read_text()
+    assert "lift vs shuffled explanations" in html and "intention to treat" in html
+    assert "0.247 [0.136, 0.358]" in html and "<td>0.432</td>" in html

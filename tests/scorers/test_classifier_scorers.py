@@ -6,6 +6,7 @@ import re
 import pytest
 
 from interp_fixtures import CONCEPT, ScriptedClient, excerpts, make_record
+from autointerp.clients.base import Response
 from autointerp.records import Explanation
 from autointerp.scorers import DetectionScorer, FuzzScorer, IntruderScorer, RecallScorer, SimulationScorer
 from autointerp.scorers.base import Scorer
@@ -17,13 +18,32 @@ def run(scorer, record, client, text="the word cat"):
     return asyncio.run(scorer.score(record, explanation, client))
 
 
-@pytest.mark.parametrize("cls", [DetectionScorer, FuzzScorer])
-def test_truthful_client_gives_perfect_balanced_accuracy(cls):
+@pytest.mark.parametrize("cls, n", [(DetectionScorer, 20), (FuzzScorer, 30)])
+def test_truthful_client_gives_perfect_balanced_accuracy(cls, n):
     result = run(cls(), make_record(), ScriptedClient("truth"))
     assert result.metrics["balanced_accuracy"] == 1.0
     assert result.metrics["f1"] == 1.0 and result.metrics["precision"] == 1.0
-    assert result.n_unparseable == 0 and result.error is None
-    assert len(result.samples) == 20 and all(s.prediction == s.activating for s in result.samples)
+    assert result.n_unparseable == 0 and result.error is None and result.metrics["coverage"] == 1.0
+    right = (lambda s: s.kind == "correct") if cls is FuzzScorer else (lambda s: s.activating)
+    assert len(result.samples) == n and all(s.prediction == right(s) for s in result.samples)
+
+
+def test_fuzz_reports_wrong_marks_on_activating_text_beside_decoys():
+    result = run(FuzzScorer(), make_record(), ScriptedClient("truth"))
+    kinds = [s.kind for s in result.samples]
+    assert kinds.count("correct") == kinds.count("wrong") == kinds.count("decoy") == 10
+    assert all(s.activating for s in result.samples if s.kind == "wrong")
+    assert result.metrics["wrong_marks_balanced_accuracy"] == 1.0
+    # a judge that says yes whenever the text holds a cat, wherever the marks are, passes the decoys
+    # but not the wrong marks
+    class TextOnly(ScriptedClient):
+        def _verdicts(self, prompt, logprobs):
+            from interp_fixtures import unmarked
+            verdicts = [int(CONCEPT in unmarked(t)) for t in excerpts(prompt)]
+            return Response(text=str(verdicts))
+
+    blind = run(FuzzScorer(), make_record(), TextOnly("truth"))
+    assert blind.metrics["balanced_accuracy"] == 1.0 and blind.metrics["wrong_marks_balanced_accuracy"] == 0.5
 
 
 @pytest.mark.parametrize("cls", [DetectionScorer, FuzzScorer])
@@ -58,25 +78,36 @@ def test_detection_shows_no_marks_and_is_shuffled_with_the_seed():
     assert flags != sorted(flags, reverse=True)  # positives are not all first
 
 
-def test_fuzz_negatives_get_the_same_mark_counts_as_positives():
+def test_fuzz_decoys_take_the_form_of_correct_marks():
+    """Count, runs and shown positions of the marks follow one law for correct marks and decoys
+    (checked over many latent seeds: the shares of each form agree within sampling noise)."""
+    from collections import Counter
+
     record = make_record()
     for ex in record.test[::2]:  # give some positives two marked tokens
-        ex.activations[-1] = 1.0
-    scorer = FuzzScorer()
-    items = [item for batch in scorer.batches(record) for item in batch]
-    shape = lambda item: (len(item.highlighted), item.text.count("<<"))  # marked tokens, marked runs
-    pos = {shape(i) for i in items if i.activating}
-    neg = {shape(i) for i in items if not i.activating}
-    assert pos == {(1, 1), (2, 2)} and neg <= pos and len(neg) == 2
+        ex.activations[3] = 1.0
+    forms = {"correct": Counter(), "wrong": Counter(), "decoy": Counter()}
+    for seed in range(200):
+        for batch in FuzzScorer(seed=seed, crop=2).batches(record):
+            for item in batch:
+                shown = tuple(p - item.offset for p in item.highlighted)  # marked tokens as shown
+                forms[item.kind][(len(shown), item.text.count("<<"), shown[0])] += 1
+    assert set(forms["correct"]) == set(forms["decoy"]) and set(forms["wrong"]) <= set(forms["correct"])
+    # decoys follow the law exactly; wrong marks need a silent place in the window, which these
+    # 7-token windows with 2 tokens of slack often lack (tests/scorers/test_skill_less_judges.py
+    # checks them on real 32-token windows)
+    total, base = sum(forms["decoy"].values()), sum(forms["correct"].values())
+    for form, count in forms["correct"].items():
+        assert abs(forms["decoy"][form] / total - count / base) < 0.03, form
 
 
-def test_recall_per_quantile():
+def test_recall_per_quantile_beside_the_judges_false_positive_rate():
     result = run(RecallScorer(), make_record(), ScriptedClient("truth"))
-    assert result.metrics["recall"] == 1.0
+    assert result.metrics["recall"] == 1.0 and result.metrics["recall_chance"] == 0.0
     assert {k for k in result.metrics if re.fullmatch(r"recall_q\d", k)} == {"recall_q0", "recall_q1", "recall_q2"}
-    assert all(not s.role == "negative" for s in result.samples) and len(result.samples) == 10
+    assert sum(s.role == "negative" for s in result.samples) == 10 and len(result.samples) == 20
     no = run(RecallScorer(), make_record(), ScriptedClient("no"))
-    assert no.metrics["recall"] == 0.0 and no.metrics["recall_q1"] == 0.0
+    assert no.metrics["recall"] == 0.0 and no.metrics["recall_q1"] == 0.0 and no.metrics["recall_chance"] == 0.0
 
 
 def test_intruder_truthful_and_no():
@@ -193,7 +224,7 @@ def test_structured_replies_send_a_schema_and_parse(cls, schema, metric):
     if schema == "verdicts":
         sizes = sorted(c["response_format"]["json_schema"]["schema"]["properties"]["answers"]["maxItems"]
                        for c in client.calls)
-        assert sizes == [5, 5, 5, 5]
+        assert sizes == [5] * (6 if cls is FuzzScorer else 4)
 
 
 @pytest.mark.parametrize("cls", [DetectionScorer, RecallScorer, FuzzScorer, SimulationScorer])
@@ -203,3 +234,43 @@ def test_a_record_without_examples_is_skipped(cls):
     client = ScriptedClient("truth")
     result = run(cls(), record, client)
     assert result.error.startswith("skipped") and not client.calls
+
+
+def test_failed_prompts_lower_coverage_and_count_at_chance_in_intention_to_treat():
+    class Flaky(ScriptedClient):
+        async def generate(self, messages, **kwargs):
+            self.n = getattr(self, "n", 0) + 1
+            if self.n % 2 == 0:
+                from autointerp.clients.base import LLMError
+                raise LLMError("down")
+            return await super().generate(messages, **kwargs)
+
+    result = run(DetectionScorer(), make_record(), Flaky("truth"))
+    answered = [s for s in result.samples if s.prediction is not None]
+    pos = sum(s.activating for s in answered)
+    neg = len(answered) - pos
+    assert result.metrics["coverage"] == len(answered) / 20 == 0.5 and result.metrics["failed_prompts"] == 2
+    assert result.metrics["balanced_accuracy"] == 1.0  # over the answered examples
+    by_hand = ((pos + 0.5 * (10 - pos)) / 10 + (neg + 0.5 * (10 - neg)) / 10) / 2
+    assert result.metrics["balanced_accuracy_itt"] == pytest.approx(by_hand) and by_hand < 1.0
+
+
+def test_a_class_missing_among_the_answers_makes_metrics_nan_not_recall():
+    class NegativesUnread(ScriptedClient):
+        def _verdicts(self, prompt, logprobs):
+            texts = excerpts(prompt)
+            if not any(CONCEPT in t for t in texts):
+                return Response(text="no idea")
+            return super()._verdicts(prompt, logprobs)
+
+    record = make_record()
+    record.negatives = record.negatives[:2]
+    scorer = DetectionScorer(n_examples_per_prompt=1, min_per_class=2)
+    result = run(scorer, record, NegativesUnread("truth"))
+    import math
+    assert math.isnan(result.metrics["balanced_accuracy"]) and math.isnan(result.metrics["precision"])
+    assert result.metrics["n_negative"] == 0 and result.metrics["n_positive"] == 10
+    record.negatives = record.negatives[:1]  # fewer than min_per_class: skipped before asking
+    client = ScriptedClient("truth")
+    skipped = run(scorer, record, client)
+    assert skipped.error.startswith("skipped") and "min_per_class=2" in skipped.error and not client.calls

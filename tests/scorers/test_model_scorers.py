@@ -60,6 +60,34 @@ def test_surprisal_matches_direct_forward_passes(tiny_lm):
     assert result.metrics["auroc_chance"] == 0.5
 
 
+def test_surprisal_loads_its_model_with_that_models_own_tokenizer(tmp_path):
+    """The subject's tokenizer decodes the excerpts; the scorer's model reads them with its own."""
+    from cache_helpers import make_tiny_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = make_tiny_model(tmp_path / "lm")
+    record = make_record()
+    record.test, record.negatives = record.test[:2], record.negatives[:2]
+    for ex in record.test + record.negatives:  # words the tiny model's word-level vocabulary knows
+        ex.str_tokens = tuple(["the", " city", " of", " new", " school"][: len(ex.tokens)] + [" time"] * (len(ex.tokens) - 5))
+    scorer = SurprisalScorer(tokenizer=ByteTokenizer(), model_name=str(folder))
+    result = asyncio.run(scorer.score(record, Explanation(record.latent, "the city", "default"), client=None))
+    own = AutoTokenizer.from_pretrained(str(folder))
+    assert type(scorer.lm_tokenizer).__name__ == type(own).__name__ and not isinstance(scorer.lm_tokenizer, ByteTokenizer)
+    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+
+    def loss(prefix, text):
+        p = own.encode(prefix, add_special_tokens=False)
+        ids = torch.tensor([p + own.encode(text, add_special_tokens=False)])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
+        return float(-logp[torch.arange(ids.shape[1] - 1), ids[0, 1:]][len(p) - 1 :].mean())
+
+    text = "".join(record.test[0].str_tokens)
+    expected = loss(BASELINE_PREFIX, text) - loss(EXPLAINED_PREFIX.format(explanation="the city"), text)
+    assert result.samples[0].value == pytest.approx(expected, abs=1e-4)
+
+
 def test_surprisal_settings_are_checked():
     default = SurprisalScorer()  # nothing loads until the first score
     assert default.model is None and default.model_name == "embedded:SmolLM2-135M-Instruct"

@@ -15,8 +15,8 @@ GOLDEN = Path(__file__).parent / "golden"
 
 @pytest.mark.parametrize("name, scorer, n_calls", [
     ("detection", DetectionScorer(), 4),
-    ("recall", RecallScorer(), 2),
-    ("fuzz", FuzzScorer(), 4),
+    ("recall", RecallScorer(), 4),
+    ("fuzz", FuzzScorer(), 6),
     ("intruder", IntruderScorer(), 2),
     ("simulation", SimulationScorer(), 20),
 ])

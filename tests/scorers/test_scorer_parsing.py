@@ -13,7 +13,8 @@ from autointerp.scorers.parsing import (expected_value, parse_choice, parse_simu
     ("[1, 0, 1]", [True, False, True]),
     ("Sure! Here it is: [0,0,1]", [False, False, True]),
     ('["yes", "no", "yes"]', [True, False, True]),
-    ("first [1] then final [1, 1, 0]", [True, True, False]),  # the last list wins
+    ("first [1] then final [1, 1, 0]", [True, True, False]),  # only lists of n verdicts count
+    ("[1, 1, 0] I repeat: [1, 1, 0]", [True, True, False]),  # agreeing repeats
 ])
 def test_verdicts_good(text, expected):
     assert parse_verdicts(text, 3)[0] == expected
@@ -26,6 +27,7 @@ def test_verdicts_good(text, expected):
     "[1, maybe, 0]",      # an item that is not a verdict
     "The first and third",  # garbage
     "",
+    "Like the example [0, 1, 1], my answer is [1, 1, 1]",  # an echo and an answer disagree: ambiguous
 ])
 def test_verdicts_bad(text):
     assert parse_verdicts(text, 3) is None
@@ -39,6 +41,9 @@ def test_verdict_spans_point_at_each_item():
 
 @pytest.mark.parametrize("text, n, expected", [
     ("3", 5, 3), ("Excerpt 2 is the odd one.", 5, 2), ("6", 5, None), ("0", 5, None), ("none", 5, None),
+    ("Of the 5 excerpts, #3", 5, 3),  # the pointed-at number, not the first one
+    ("Of the 5 excerpts, 3", 5, None),  # two numbers, neither pointed at: ambiguous
+    ('{"odd_one_out": 4}', 5, 4), ("Excerpt 2, no wait, excerpt 4", 5, None),
 ])
 def test_choice(text, n, expected):
     assert parse_choice(text, n) == expected
@@ -67,6 +72,19 @@ def test_probability_yes_and_expected_value():
     assert probability_yes(TokenLogprob("x", 0.0, {})) is None
     digits = TokenLogprob("3", math.log(0.5), {"3": math.log(0.5), "10": math.log(0.25), "a": math.log(0.25)})
     assert expected_value(digits) == pytest.approx((3 * 0.5 + 10 * 0.25) / 0.75)
+
+
+def test_spellings_of_one_answer_add_up():
+    """'1' and ' 1' are different tokens for the same answer: their probabilities add, not max."""
+    tok = TokenLogprob(" 1", math.log(0.4), {" 1": math.log(0.4), "1": math.log(0.3), " 0": math.log(0.3)})
+    assert probability_yes(tok) == pytest.approx(0.7)
+
+
+def test_an_echo_of_the_prompts_shape_never_parses():
+    from autointerp.scorers import prompts
+
+    assert parse_verdicts(prompts.DETECTION, 2) is None and parse_verdicts(prompts.FUZZ, 2) is None
+    assert parse_simulation(prompts.SIMULATION, 3) is None
 
 
 def test_tokens_at_requires_tokens_that_spell_the_text():

@@ -22,11 +22,11 @@ def score(client, scorer=None):
 
 def test_truthful_simulation_matches_a_hand_computed_pooled_correlation():
     record, result = score(ScriptedClient("truth"))
-    # by hand: predictions are 10 on each " cat" token; the truth is the normalized activation
+    # by hand: predictions are 10 on each " cat" token; the truth is the raw activation of the cache
     pred, true = [], []
     for ex in record.test + record.negatives:
         pred += [10.0 if t == CONCEPT else 0.0 for t in ex.str_tokens]
-        true += list(getattr(ex, "normalized", np.zeros(len(ex.str_tokens))).astype(float))
+        true += list(np.asarray(ex.activations, float))
     assert result.metrics["correlation"] == pytest.approx(np.corrcoef(pred, true)[0, 1])
     assert 0.8 < result.metrics["correlation"] < 1.0  # quantiles differ in strength; predictions do not
     for q in (0, 1, 2):  # within a quantile all activations are equal, so the fit is perfect
@@ -41,9 +41,19 @@ def test_pooled_is_not_the_mean_of_per_sequence_correlations():
     assert result.metrics["correlation"] < 0.99
 
 
-def test_all_zero_predictions_are_nan_not_a_score():
-    _, result = score(ScriptedClient("no"))
-    assert math.isnan(result.metrics["correlation"])
+def test_constant_predictions_score_zero_not_nan():
+    _, result = score(ScriptedClient("no"))  # all zeros: no information, and the latent stays in the mean
+    assert result.metrics["correlation"] == 0.0 and result.metrics["coverage"] == 1.0
+
+
+def test_weak_windows_keep_their_signal():
+    """A window whose activations round to 0 of 10 still correlates (the truth is raw, not rounded)."""
+    record = make_record()
+    for ex in record.test:
+        ex.activations = ex.activations / 100  # all below 0.5 / 10 of the cache maximum of 8
+    explanation = Explanation(latent=record.latent, text="the word cat", explainer="default")
+    result = asyncio.run(SimulationScorer().score(record, explanation, ScriptedClient("truth")))
+    assert result.metrics["correlation"] > 0.8
 
 
 class ExpectedValueClient(ScriptedClient):

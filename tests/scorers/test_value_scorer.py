@@ -41,7 +41,7 @@ def test_samples_and_auroc():
     assert [(s.row, s.activating, s.value) for s in result.samples] == [
         (5, True, 10.0), (1, True, 2.0), (7, True, 14.0), (2, False, 4.0), (6, False, 12.0), (0, False, 0.0), (3, False, 6.0)]
     expected = roc_auc_score([1, 1, 1, 0, 0, 0, 0], [5, 1, 7, 2, 6, 0, 3])
-    assert result.metrics == {"auroc": pytest.approx(expected), "auroc_chance": 0.5}
+    assert result.metrics == {"auroc": pytest.approx(expected), "auroc_chance": 0.5, "n_auroc": 7.0}
 
 
 def test_no_examples_is_a_skip_row_and_no_explanation_raises():

@@ -132,3 +132,15 @@ def test_activation_cache_refuses_other_text(tiny_llama_dir, row_loader, tmp_pat
     trainer(1, FvuHistory(), tmp_path).fit(SaeTrainingModule(**kwargs), train_dataloaders=row_loader(n_rows=8, seed=0))
     with pytest.raises(ValueError, match="activation_cache_dir"):  # same shape, different tokens
         trainer(1, FvuHistory(), tmp_path).fit(SaeTrainingModule(**kwargs), train_dataloaders=row_loader(n_rows=8, seed=1))
+
+
+def test_fit_refuses_two_devices_before_loading_anything(tmp_path):
+    # A DDP trainer is only built here, never launched (that would relaunch pytest): its world size is
+    # known at construction, and `setup` is the first hook every rank runs, before configure_model.
+    module = SaeTrainingModule(model="/no/such/model", hookpoint="layers.1")
+    ddp = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False, default_root_dir=tmp_path)
+    module.trainer = ddp
+    with pytest.raises(ValueError, match=r"trainer.devices: fit trains the SAE on one device.*2 processes"):
+        module.setup("fit")
+    module.trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, default_root_dir=tmp_path)
+    module.setup("fit")  # one device: accepted (and /no/such/model is not touched yet)

@@ -12,6 +12,10 @@ from torch import nn
 
 Coo = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
+DENSE_CHUNK_ELEMENTS = 2**28
+"""Most pre-activations [tokens, d_sae] a ReLU or JumpReLU coder holds at once (1 GiB in float32):
+a 131k-wide coder encodes a 32 x 256 batch in 8 chunks instead of one 4 GiB tensor."""
+
 
 def _frozen(tensor: torch.Tensor) -> nn.Parameter:
     """A parameter that takes no gradient (coders are loaded for inference)."""
@@ -62,9 +66,26 @@ class SparseCoder(nn.Module):
             x = x - self.b_dec
         return F.linear(x, self.encoder_weight, self.encoder_bias)
 
-    def encode(self, x: torch.Tensor) -> Coo:
-        """x [N, d_in] -> (token int64 [nnz], latent int64 [nnz], value float [nnz]), nonzeros only."""
+    def encode(self, x: torch.Tensor, token_mask: torch.Tensor | None = None) -> Coo:
+        """x [N, d_in] -> (token int64 [nnz], latent int64 [nnz], value float [nnz]), nonzeros only.
+
+        `token_mask` bool [N]: tokens where it is False give no nonzeros (e.g. BOS positions); it is
+        applied inside the one compaction, so leaving tokens out costs no extra host sync."""
         raise NotImplementedError
+
+    def _dense_encode(self, x: torch.Tensor, token_mask: torch.Tensor | None, activate) -> Coo:
+        """Nonzeros of activate(pre_acts) in token chunks, so [chunk, d_sae] stays under DENSE_CHUNK_ELEMENTS."""
+        chunk = max(1, DENSE_CHUNK_ELEMENTS // max(self.d_sae, 1))
+        parts = []
+        for start in range(0, x.shape[0], chunk):
+            acts = activate(self.pre_acts(x[start : start + chunk]))  # [chunk, d_sae]
+            if token_mask is not None:
+                acts.mul_(token_mask[start : start + chunk, None].to(acts.device))
+            token, latent, value = _nonzero_coo(acts)
+            parts.append((token + start, latent, value))
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(torch.cat([p[i] for p in parts]) for i in range(3))
 
     def dense(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, d_in] -> activations [N, d_sae] (for tests and small inputs)."""
@@ -92,9 +113,9 @@ def _nonzero_coo(acts: torch.Tensor) -> Coo:
 class ReluCoder(SparseCoder):
     """ReLU activation (SAELens `standard` / `relu`)."""
 
-    def encode(self, x: torch.Tensor) -> Coo:
+    def encode(self, x: torch.Tensor, token_mask: torch.Tensor | None = None) -> Coo:
         """Nonzeros of relu(pre_acts)."""
-        return _nonzero_coo(self.pre_acts(x).relu_())
+        return self._dense_encode(x, token_mask, lambda pre: pre.relu_())
 
 
 class TopKCoder(SparseCoder):
@@ -107,10 +128,12 @@ class TopKCoder(SparseCoder):
             raise ValueError(f"sparse_model: k={k} must lie in [1, d_sae={self.d_sae}]")
         self.k = k
 
-    def encode(self, x: torch.Tensor) -> Coo:
+    def encode(self, x: torch.Tensor, token_mask: torch.Tensor | None = None) -> Coo:
         """Top k of relu(pre_acts) per token; zeros among them dropped."""
         values, latents = self.pre_acts(x).topk(self.k, dim=-1, sorted=False)  # [N, k] each
         keep = values > 0
+        if token_mask is not None:
+            keep &= token_mask[:, None].to(keep.device)
         token = torch.arange(x.shape[0], device=values.device).unsqueeze(1).expand_as(latents)
         return token[keep], latents[keep], values[keep]
 
@@ -129,8 +152,6 @@ class JumpReluCoder(SparseCoder):
             raise ValueError(f"sparse_model: threshold shape {tuple(threshold.shape)} != ({self.d_sae},)")
         self.threshold = _frozen(threshold)
 
-    def encode(self, x: torch.Tensor) -> Coo:
+    def encode(self, x: torch.Tensor, token_mask: torch.Tensor | None = None) -> Coo:
         """Nonzeros of relu(pre) where pre > threshold."""
-        pre = self.pre_acts(x)
-        pre = pre.relu_().mul_(pre > self.threshold)
-        return _nonzero_coo(pre)
+        return self._dense_encode(x, token_mask, lambda pre: pre.relu_().mul_(pre > self.threshold))

@@ -25,24 +25,13 @@ def available_hookpoints(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and _holds_coder(p)) if root.is_dir() else []
 
 
-def _looks_like_hub_id(text: str) -> bool:
-    """`owner/name` with no path-like start."""
-    parts = text.split("/")
-    return len(parts) == 2 and all(parts) and not text.startswith((".", "~", "/"))
+def _resolve_root(path_or_id: str, hookpoints: list[str], local_files_only: bool = False) -> Path:
+    """A local folder for `path_or_id`, downloading the hookpoints' files of a hub id that is not a local path.
 
+    `local_files_only`: the files were fetched before (`LatentCacheModule.prepare_data`, once per
+    node); use the local hub cache and never the network."""
+    from autointerp.models import hub
 
-def _download(repo_id: str, hookpoints: list[str]) -> Path:
-    """Fetch only the requested hookpoints' files of a hub repository."""
-    from huggingface_hub import snapshot_download
-
-    patterns = [f"{h}/*" for h in hookpoints] or None
-    if patterns:
-        patterns += ["*.json", "*.safetensors", "*.npz"]  # single-coder repos keep files at the root
-    return Path(snapshot_download(repo_id, allow_patterns=patterns))
-
-
-def _resolve_root(path_or_id: str, hookpoints: list[str]) -> Path:
-    """A local folder for `path_or_id`, downloading a hub id that is not a local path."""
     if not path_or_id:
         raise ValueError("sparse_model: no path or hub id given")
     root = Path(path_or_id).expanduser()
@@ -50,9 +39,10 @@ def _resolve_root(path_or_id: str, hookpoints: list[str]) -> Path:
         if not root.is_dir():
             raise ValueError(f"sparse_model: {root} is not a folder")
         return root
-    if _looks_like_hub_id(path_or_id):
-        logger.info("downloading sparse coders %s for %s", path_or_id, hookpoints)
-        return _download(path_or_id, hookpoints)
+    if hub.looks_like_hub_id(path_or_id):
+        if local_files_only:
+            return hub.download(path_or_id, local_files_only=True)
+        return hub.fetch_coders(path_or_id, hookpoints)
     raise ValueError(f"sparse_model: {path_or_id!r} is neither an existing folder nor a hub id (owner/name)")
 
 
@@ -92,14 +82,16 @@ def load_sparse_coders(
     device="cpu",
     dtype=None,
     transcode: bool | None = None,
+    local_files_only: bool = False,
 ) -> dict[str, SparseCoder]:
     """{hookpoint: coder} from a folder with one subfolder per hookpoint (or one coder), or a hub id.
 
     No hookpoints: every hookpoint subfolder found. `transcode` overrides what the files say
-    (Gemma Scope npz files cannot say it).
+    (Gemma Scope npz files cannot say it). `local_files_only`: a hub id is read from the local hub
+    cache only (its files were downloaded before).
     """
     hookpoints = list(hookpoints or [])
-    root = _resolve_root(path_or_id, hookpoints)
+    root = _resolve_root(path_or_id, hookpoints, local_files_only)
     if not hookpoints:
         hookpoints = available_hookpoints(root)
         if not hookpoints:

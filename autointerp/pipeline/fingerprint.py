@@ -1,0 +1,81 @@
+"""Fingerprints of the protocol behind each explanation and score, so a resumed run never mixes two.
+
+An explanation's fingerprint covers the cache it was built from (the manifest: model, sparse model,
+hookpoints, dataset, rows, ctx_len), the examples settings (sampling, seed, negatives) and the
+explainer (its class, settings, prompt text and LLM). A score's covers its explanation's, the
+scorer's settings and prompt text, and whether it is the shuffled control. A stored file whose
+fingerprint differs from the current one is redone, and the summary leaves it out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import fields, is_dataclass
+from typing import Any
+
+SKIPPED = {"tokenizer", "model", "client"}
+"""Attributes that are heavy objects, not settings (the tokenizer is covered by the cache's model)."""
+
+
+def settings_of(obj: Any) -> dict[str, Any]:
+    """The plain-data public attributes of a component (its settings), with its class name."""
+    out: dict[str, Any] = {"class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
+    for key, value in sorted(vars(obj).items()):
+        if not key.startswith("_") and key not in SKIPPED and _plain(value):
+            out[key] = value
+    return out
+
+
+def _plain(value: Any) -> bool:
+    """True for JSON data made of str, numbers, bools and None."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def digest(data: Any) -> str:
+    """A short stable hash of JSON-able data."""
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _examples_settings(examples: Any) -> dict[str, Any]:
+    """The examples settings as plain data: components chosen by type (sampler, source) by their settings."""
+    if not is_dataclass(examples):
+        return settings_of(examples)
+    out = {}
+    for item in fields(examples):
+        value = getattr(examples, item.name)
+        out[item.name] = value if _plain(value) else settings_of(value)
+    return out
+
+
+def cache_identity(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What in a cache's manifest decides its contents."""
+    keys = ("model", "sparse_model", "hookpoints", "ctx_len", "n_rows", "n_tokens", "dataset", "token_files")
+    out = {k: manifest.get(k) for k in keys}
+    out["nnz"] = {hp: v.get("nnz") for hp, v in (manifest.get("per_hookpoint") or {}).items()}
+    return out
+
+
+class Protocol:
+    """The current run's fingerprints: one for explanations, one per scorer (and its control)."""
+
+    def __init__(self, manifest: dict[str, Any], examples: Any, explainer: Any, scorers: dict[str, Any],
+                 llm: str) -> None:
+        """manifest: the cache's; examples: the ExamplesConfig; llm: the model that explains and judges."""
+        examples_settings = _examples_settings(examples)
+        self.explanation = digest({"cache": cache_identity(manifest), "examples": examples_settings,
+                                   "explainer": settings_of(explainer), "llm": llm})
+        self._scorers = {name: settings_of(scorer) for name, scorer in scorers.items()}
+        self._llm = llm
+
+    def score(self, scorer: str, shuffled: bool = False) -> str:
+        """The fingerprint of a score of `scorer` (of its shuffled control when `shuffled`)."""
+        return digest({"explanation": self.explanation, "scorer": self._scorers.get(scorer), "name": scorer,
+                       "llm": self._llm, "shuffled": shuffled})
