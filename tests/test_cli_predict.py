@@ -74,7 +74,7 @@ def test_help_does_not_import_lightning():
 
 
 def test_bad_name_fails_before_loading(predicted, monkeypatch):
-    from autointerp.lightning_cli import AutoInterpCLI
+    from autointerp.cli.predict import AutoInterpCLI
 
     monkeypatch.chdir(predicted)
     with pytest.raises(ValueError, match="name: 'a/b' must be a plain folder name"):
@@ -83,9 +83,41 @@ def test_bad_name_fails_before_loading(predicted, monkeypatch):
 
 @pytest.mark.parametrize("flag", ["--data.filter_bos", "--model.filter_bos"])
 def test_filter_bos_is_one_setting_for_data_and_model(predicted, monkeypatch, flag):
-    from autointerp.lightning_cli import AutoInterpCLI
+    from autointerp.cli.predict import AutoInterpCLI
 
     monkeypatch.chdir(predicted)
     cli = AutoInterpCLI(args=["--config", "predict.yaml", flag, "true", "--trainer.logger", "false"], run=False)
     assert cli.model.filter_bos is True and cli.datamodule.filter_bos is True
     assert cli.datamodule.tokenizer_name == str(predicted / "model")  # the tokenizer is the subject model's
+
+
+def test_predict_honours_the_interpret_tracking_settings_and_writes_run_config(predicted):
+    """`--interpret false` still leaves run_config.json; the MLflow run goes where `interpret:` says,
+    not to $MLFLOW_TRACKING_URI, in the named experiment, which opens on the runs table."""
+    import json
+
+    from mlflow import MlflowClient
+
+    custom = predicted / "custom.db"
+    run_cli(predicted, "predict", "--config", "predict.yaml", "--name", "t2", "--data.n_tokens", "256",
+            "--interpret", "false", "--interpret.tracking_uri", f"sqlite:///{custom}", "--interpret.experiment", "mine")
+    config = json.loads((predicted / "results" / "t2" / "run_config.json").read_text())
+    assert config["name"] == "t2" and config["interpret"]["enabled"] is False
+    assert config["data"]["n_tokens"] == 256
+    experiment = MlflowClient(tracking_uri=f"sqlite:///{custom}").get_experiment_by_name("mine")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    (run,) = MlflowClient(tracking_uri=f"sqlite:///{custom}").search_runs([experiment.experiment_id])
+    assert run.data.metrics["cache/tokens"] == 256
+    default = MlflowClient(tracking_uri=f"sqlite:///{predicted / 'mlflow.db'}")
+    assert default.search_runs([default.get_experiment_by_name("autointerp").experiment_id],
+                               filter_string="tags.mlflow.runName = 't2'") == []
+
+
+def test_mlflow_false_leaves_only_tensorboard():
+    from autointerp.cli.predict import default_loggers
+    from autointerp.pipeline.config import InterpretConfig
+
+    assert [type(lg).__name__ for lg in default_loggers("x", InterpretConfig(mlflow=False))] == ["TensorBoardLogger"]
+    names = [type(lg).__name__ for lg in default_loggers("x", InterpretConfig(tracking_uri="sqlite:///elsewhere.db"))]
+    assert names == ["TensorBoardLogger", "MLFlowLogger"]
+    assert default_loggers("x", InterpretConfig(tracking_uri="sqlite:///elsewhere.db"))[1]._tracking_uri == "sqlite:///elsewhere.db"

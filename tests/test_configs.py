@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autointerp.flat_cli import build_config, parser
+from autointerp.cli.flat import build_config, parser
 from autointerp.pipeline.config import InterpretConfig
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").rglob("*.yaml"))
@@ -16,7 +16,7 @@ CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").rglob("*.y
 
 def parse_only(path: Path):
     """Parse a config with the real AutoInterpCLI parser (class signatures checked), instantiating nothing."""
-    from autointerp.lightning_cli import AutoInterpCLI, use_attribute_docstrings
+    from autointerp.cli.predict import AutoInterpCLI, use_attribute_docstrings
 
     class ParseOnly(AutoInterpCLI):
         def before_instantiate_classes(self) -> None:
@@ -41,10 +41,24 @@ def test_config_parses_against_the_real_signatures(path, tmp_path, monkeypatch):
     config = parse_only(path)
     assert config.model.class_path.count(".") >= 2
     raw = yaml.safe_load(path.read_text())
-    if "interpret" in raw:  # the interpret section builds a validated InterpretConfig
-        interpret = InterpretConfig(**raw["interpret"])
-        assert interpret.scorers == raw["interpret"]["scorers"]
-        assert config.interpret.scorers == raw["interpret"]["scorers"]
+    if "interpret" in raw:  # the interpret section builds a validated InterpretConfig with real components
+        interpret = instantiate_interpret(path)
+        assert [_path(s) for s in interpret.scorers] == [s["class_path"] for s in raw["interpret"]["scorers"]]
+        assert _path(interpret.client) == raw["interpret"]["client"]["class_path"]
+        assert [s.class_path for s in config.interpret.scorers] == [s["class_path"] for s in raw["interpret"]["scorers"]]
+
+
+def instantiate_interpret(path: Path) -> InterpretConfig:
+    """The interpret section of a config file, built by `autointerp interpret`'s parser."""
+    from autointerp.cli.interpret import interpret_parser
+
+    parser = interpret_parser()
+    return parser.instantiate_classes(parser.parse_args(["--config", str(path), "--name", "x"])).interpret
+
+
+def _path(component) -> str:
+    """`autointerp.scorers.DetectionScorer` for a DetectionScorer (the package exports every class)."""
+    return f"{type(component).__module__.rsplit('.', 1)[0]}.{type(component).__name__}"
 
 
 SPEC_COMMANDS = {
@@ -67,9 +81,11 @@ def test_each_preset_is_its_spec_command(name):
 
 
 def test_quickstart_interprets_offline_with_the_embedded_llm():
-    raw = yaml.safe_load((Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml").read_text())
-    interpret = InterpretConfig(**raw["interpret"])
-    assert interpret.serve_gguf == "embedded" and interpret.explainer_provider == "llamacpp"
+    path = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
+    raw = yaml.safe_load(path.read_text())
+    interpret = instantiate_interpret(path)
+    assert interpret.serve_gguf == "embedded" and type(interpret.client).__name__ == "LlamaCppClient"
+    assert interpret.explainer.structured and all(s.structured for s in interpret.scorers)
     assert raw["model"]["init_args"]["model"] == "embedded:SmolLM2-135M-Instruct"
 
 
@@ -85,11 +101,28 @@ def test_a_wrong_key_is_refused(tmp_path, monkeypatch, section, key):
         parse_only(tmp_path / "bad.yaml")
 
 
+def test_fitting_the_shipped_recipe_never_overwrites_the_shipped_sae():
+    root = Path(__file__).resolve().parent.parent
+    raw = yaml.safe_load((root / "configs" / "train-sae.yaml").read_text())
+    save_dir = (root / raw["model"]["init_args"]["save_dir"]).resolve()
+    assets = (root / "autointerp" / "assets").resolve()
+    assert assets not in save_dir.parents and save_dir != assets
+
+
+def _scorer_classes():
+    from autointerp.scorers import DetectionScorer, FuzzScorer, IntruderScorer, RecallScorer
+
+    return {"detection": DetectionScorer, "fuzz": FuzzScorer, "recall": RecallScorer, "intruder": IntruderScorer}
+
+
 @pytest.mark.parametrize("scorer", ["detection", "fuzz", "recall", "intruder"])
 def test_scorers_that_compare_classes_refuse_zero_negatives(scorer):
+    SCORER_CLASSES = _scorer_classes()
     from autointerp.examples.config import ExamplesConfig
     from autointerp.pipeline.config import InterpretConfig
 
     with pytest.raises(ValueError, match="n_non_activating is 0"):
-        InterpretConfig(scorers=[scorer], examples=ExamplesConfig(n_non_activating=0))
-    InterpretConfig(scorers=["simulation"], examples=ExamplesConfig(n_non_activating=0))  # one class is fine there
+        InterpretConfig(scorers=[SCORER_CLASSES[scorer]()], examples=ExamplesConfig(n_non_activating=0))
+    from autointerp.scorers import SimulationScorer
+
+    InterpretConfig(scorers=[SimulationScorer()], examples=ExamplesConfig(n_non_activating=0))  # one class is fine there

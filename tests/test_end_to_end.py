@@ -33,8 +33,12 @@ def run(tmp_path_factory):
                  "n_tokens": 1024, "batch_size": 8},
         "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "enable_model_summary": False},
         "interpret": {
-            "explainer_provider": "llamacpp", "serve_gguf": "embedded", "explainer_model": "smollm2",
-            "explainer_model_max_len": 1024, "structured": True, "scorers": SCORERS, "max_latents": 2, "num_examples_per_scorer_prompt": 4,
+            "client": {"class_path": "LlamaCppClient", "init_args": {"model": "smollm2"}},
+            "serve_gguf": "embedded", "serve_context_length": 1024,
+            "explainer": {"class_path": "DefaultExplainer", "init_args": {"context_length": 1024, "structured": True}},
+            "scorers": [{"class_path": f"{name.title()}Scorer", "init_args": {"structured": True, "n_examples_per_prompt": 4}}
+                        for name in SCORERS],
+            "max_latents": 2,
             "examples": {"min_examples": 3, "n_examples_train": 4, "n_examples_test": 2, "n_non_activating": 2,
                          "example_ctx_len": 12},
         },
@@ -74,7 +78,8 @@ def test_every_output_file_is_written(run):
                 assert score["samples"] and {"row", "start", "role", "activating", "prediction"} <= set(score["samples"][0])
     assert explained >= 1  # structured replies: the embedded model answers in a parseable form
     config = json.loads((run_dir / "run_config.json").read_text())
-    assert config["interpret"]["scorers"] == SCORERS and config["model"]["init_args"]["model"] == EMBEDDED_MODEL
+    assert [s["class_path"] for s in config["interpret"]["scorers"]] == [f"autointerp.scorers.{n.title()}Scorer" for n in SCORERS]
+    assert config["model"]["init_args"]["model"] == EMBEDDED_MODEL
 
 
 def test_summary_holds_each_requested_scorer(run):
@@ -120,11 +125,16 @@ def test_predict_again_reuses_the_cache_and_asks_nothing_new(run):
     """Runs last: the same command again interprets the existing cache; finished latents are skipped,
     a failed one is retried from the response cache, and nothing goes to the server."""
     root, run_dir, _ = run
-    before = json.loads((run_dir / "summary.json").read_text())["counts"]
+    first = json.loads((run_dir / "summary.json").read_text())
+    before = first["counts"]
     manifest = (run_dir / "latents" / "manifest.json").stat().st_mtime_ns
     proc = run_cli(root, "predict", "--config", str(root / "e2e.yaml"), timeout=300)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (run_dir / "latents" / "manifest.json").stat().st_mtime_ns == manifest
     assert summary["invocation"]["resumed"] == before["explained"] and summary["counts"] == before
-    assert summary["usage_total"]["calls"] == 0
+    assert summary["invocation"]["usage_total"]["calls"] == 0
+    # the work's own timing and cost are kept; the rerun's own are reported apart
+    assert summary["usage_total"]["calls"] == first["usage_total"]["calls"] > 0
+    assert summary["timing_s"]["predict"] == first["timing_s"]["predict"]
+    assert summary["timing_s"]["interpret"] == pytest.approx(first["timing_s"]["interpret"] + summary["invocation"]["timing_s"]["interpret"])
     assert "latents 2: explained" in proc.stdout

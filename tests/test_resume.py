@@ -34,8 +34,11 @@ def server(tmp_path_factory):
 def write_config(path: Path, base_url: str) -> Path:
     """The interpret section of a run config (YAML is a superset of JSON)."""
     interpret = {
-        "explainer_provider": "llamacpp", "explainer_base_url": base_url, "explainer_model": "smollm2",
-        "scorers": ["detection"], "num_examples_per_scorer_prompt": 4, "structured": True, "pipeline_num_proc": 1,
+        "client": {"class_path": "autointerp.clients.LlamaCppClient", "init_args": {"model": "smollm2", "base_url": base_url}},
+        "explainer": {"class_path": "autointerp.explainers.DefaultExplainer", "init_args": {"structured": True}},
+        "scorers": [{"class_path": "autointerp.scorers.DetectionScorer",
+                     "init_args": {"n_examples_per_prompt": 4, "structured": True}}],
+        "pipeline_num_proc": 1,
         "mlflow": False, "report": False,
         "examples": {"min_examples": 2, "n_examples_train": 3, "n_examples_test": 2, "n_non_activating": 2,
                      "example_ctx_len": 10},
@@ -95,7 +98,7 @@ def calls_per_latent(run_dir: Path) -> dict[str, int]:
 
 
 def test_killed_run_resumes_without_redoing_finished_latents(server, tmp_path):
-    from autointerp.interpret_cli import interpret_main
+    from autointerp.cli.interpret import interpret_main
 
     results = tmp_path / "results"
     make_runs(results, ["killed", "whole"])

@@ -47,8 +47,7 @@ def test_an_interpret_run_with_planted_keys_leaves_none_behind(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     make_cache(tmp_path / "results" / "run")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    config = InterpretConfig(scorers=["detection"], examples=ExamplesConfig(min_examples=1), tracking_uri=uri,
-                             report=False, explainer_model="scripted")
+    config = InterpretConfig(examples=ExamplesConfig(min_examples=1), tracking_uri=uri, report=False)
     parts = Parts(client=CountingClient(), explainer=FakeExplainer(), builder=FakeBuilder(),
                   scorers={"detection": FakeScorer("detection")})
     interpret(tmp_path / "results" / "run", config, {"interpret": config.to_dict(), "hf_token": PLANTED}, parts)

@@ -30,8 +30,12 @@ def make_run(run_dir: Path) -> None:
 
 def write_config(path: Path) -> Path:
     interpret = {
-        "explainer_provider": "llamacpp", "serve_gguf": "embedded", "explainer_model_max_len": 2048,
-        "scorers": ["detection"], "num_examples_per_scorer_prompt": 4, "structured": True, "pipeline_num_proc": 1,
+        "client": {"class_path": "autointerp.clients.LlamaCppClient", "init_args": {"model": "smollm2"}},
+        "serve_gguf": "embedded", "serve_context_length": 2048,
+        "explainer": {"class_path": "autointerp.explainers.DefaultExplainer", "init_args": {"structured": True}},
+        "scorers": [{"class_path": "autointerp.scorers.DetectionScorer",
+                     "init_args": {"n_examples_per_prompt": 4, "structured": True}}],
+        "pipeline_num_proc": 1,
         "mlflow": False, "report": False,
         "examples": {"min_examples": 2, "n_examples_train": 3, "n_examples_test": 2, "n_non_activating": 2,
                      "example_ctx_len": 10},

@@ -16,12 +16,12 @@ from autointerp.clients.retry import LLMRequestError, LLMRetryError, RetryPolicy
 _LAZY = {
     "OpenAICompatibleClient": "autointerp.clients.openai_compatible",
     "OpenRouter": "autointerp.clients.openai_compatible",
+    "LlamaCppClient": "autointerp.clients.openai_compatible",
     "OfflineClient": "autointerp.clients.offline",
     "ManagedClient": "autointerp.clients.managed",
     "ResponseCache": "autointerp.clients.response_cache",
     "LlamaCppServer": "autointerp.clients.llamacpp_server",
     "embedded_gguf_path": "autointerp.clients.llamacpp_server",
-    "make_client": "autointerp.clients.factory",
 }
 
 __all__ = [

@@ -29,6 +29,22 @@ class _Pending:
         self.prompt, self.settings, self.seed, self.future = prompt, settings, seed, future
 
 
+def _resolve_auto(backend: str, device: str) -> tuple[str, str]:
+    """"auto" backend and device: vLLM on a GPU when it is installed, else transformers; cuda when present."""
+    if backend != "auto" and device != "auto":
+        return backend, device
+    import importlib.util
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if backend == "auto":
+        backend = "vllm" if cuda and importlib.util.find_spec("vllm") is not None else "transformers"
+    if device == "auto":
+        device = "cuda" if cuda else "cpu"
+    return backend, device
+
+
 class OfflineClient(ManagedClient):
     """An LLM run inside this process: transformers (CPU or GPU) or vLLM (GPU), batched."""
 
@@ -36,8 +52,8 @@ class OfflineClient(ManagedClient):
         self,
         model: str = EMBEDDED_MODEL,
         *,
-        backend: Literal["transformers", "vllm"] = "transformers",
-        device: str = "cpu",
+        backend: Literal["auto", "transformers", "vllm"] = "auto",
+        device: str = "auto",
         dtype: str | None = None,
         max_model_len: int | None = None,
         max_batch_size: int = 8,
@@ -49,13 +65,15 @@ class OfflineClient(ManagedClient):
         accounting: Accounting | None = None,
     ) -> None:
         """model: a hub id, a local folder, a .gguf file or `embedded:SmolLM2-135M-Instruct`;
-        backend: "transformers" (any device) or "vllm" (CUDA); device, dtype: transformers only;
+        backend: "transformers" (any device), "vllm" (CUDA) or "auto" (vLLM on a GPU when installed,
+        else transformers); device ("auto": cuda when there is one, else cpu), dtype: transformers only;
         max_model_len: context limit (default the model's); max_batch_size: requests per batch;
         batch_wait_ms: how long a batch waits for company; seed: base of the per-request seeds;
         vllm_kwargs: extra `vllm.LLM` arguments. The model loads on the first call."""
         super().__init__(model, cache=cache, cache_path=cache_path, accounting=accounting)
-        if backend not in ("transformers", "vllm"):
-            raise ValueError(f"backend must be 'transformers' or 'vllm', got {backend!r}")
+        if backend not in ("auto", "transformers", "vllm"):
+            raise ValueError(f"backend must be 'auto', 'transformers' or 'vllm', got {backend!r}")
+        backend, device = _resolve_auto(backend, device)
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         if batch_wait_ms < 0:

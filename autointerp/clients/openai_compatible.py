@@ -45,6 +45,10 @@ def _resolve_key(api_key: str | SecretStr | None, api_key_env: str | None, base_
     return SecretStr(NO_KEY)
 
 
+LLAMACPP_URL = "http://127.0.0.1:8080/v1"
+"""Where `python -m llama_cpp.server` listens by default."""
+
+
 class _LoopState:
     """Per-event-loop objects: asyncio primitives and HTTP pools must not cross loops."""
 
@@ -112,6 +116,28 @@ class OpenAICompatibleClient(ManagedClient):
         self._state: _LoopState | None = None
         self._turn = 0
         self._rng = random.Random()
+
+    def use_base_url(self, base_url: str | list[str]) -> None:
+        """Send every later request to `base_url` (e.g. the llama.cpp server the stage started)."""
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+            raise ValueError(f"base_url must be an http(s) URL or a list of them, got {base_url!r}")
+        self.base_urls = urls
+        self._state = None
+
+    def use_managed_server(self, base_url: str, *, model: str | None = None, slots: int | None = None,
+                           timeout: float | None = None) -> None:
+        """Talk to a server the stage started: its URL and served name; with its slots known, at most
+        that many requests in flight (no adaptive guessing); timeout: seconds per request."""
+        self.use_base_url(base_url)
+        if model:
+            self.model = model
+        if slots is not None:
+            if slots < 1:
+                raise ValueError(f"slots must be >= 1, got {slots}")
+            self.server_slots, self.adaptive = slots, None
+        if timeout is not None:
+            self.timeout = timeout
 
     def __repr__(self) -> str:
         """Model, URLs and the key's variable name; never the key."""
@@ -244,4 +270,31 @@ class OpenRouter(OpenAICompatibleClient):
             model, base_url, api_key=api_key, api_key_env=api_key_env, max_concurrency=max_concurrency,
             timeout=timeout, retry=retry, extra_body=extra_body, cache=cache, cache_path=cache_path,
             accounting=accounting, adaptive=adaptive,
+        )
+
+
+class LlamaCppClient(OpenAICompatibleClient):
+    """A llama-cpp-python server (`python -m llama_cpp.server`): JSON schemas sent in its json_object form,
+    and `repeat_penalty: 1.0`, since its default 1.1 penalizes repeated verdicts and makes temperature 0 non-greedy."""
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | list[str] = LLAMACPP_URL,
+        *,
+        api_key_env: str | None = "LLAMACPP_API_KEY",
+        max_concurrency: int = 32,
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+        extra_body: dict[str, Any] | None = None,
+        cache: bool = True,
+        cache_path: str | None = None,
+        accounting: Accounting | None = None,
+    ) -> None:
+        """model: the served model's name; base_url: the server (a list: replicas); `extra_body` fields
+        are sent with every request, over `repeat_penalty: 1.0`; other arguments as the base class."""
+        super().__init__(
+            model, base_url, api_key_env=api_key_env, max_concurrency=max_concurrency, timeout=timeout, retry=retry,
+            extra_body={"repeat_penalty": 1.0, **(extra_body or {})}, json_schema_as="json_object", cache=cache,
+            cache_path=cache_path, accounting=accounting,
         )

@@ -85,7 +85,7 @@ def build_documents() -> list[dict[str, str]]:
 
 def write_embedded_corpus(out_dir: str | Path) -> Path:
     """Write the corpus as `out_dir/gensim-corpus.jsonl` once (atomically) and return its path."""
-    from autointerp.latents.format import atomic_write_bytes, write_json
+    from autointerp.io import atomic_write_bytes, write_json
 
     out_dir = Path(out_dir)
     path, stamp = out_dir / FILE_NAME, out_dir / (FILE_NAME + ".done.json")

@@ -12,8 +12,9 @@ import numpy as np
 
 from autointerp.examples.config import ExamplesConfig
 from autointerp.examples.decoding import TokenDecoder
-from autointerp.examples.non_activating import Candidates, NonActivatingSource, Query, make_source
-from autointerp.examples.samplers import Sampler, make_train_sampler, quantile_bins, split_train_test
+from autointerp.examples.non_activating import Candidates, FaissSource, NeighboursSource, NonActivatingSource, Query, RandomSource
+from autointerp.examples.samplers import QuantileSampler, Sampler, quantile_bins, split_train_test
+from autointerp.examples.view import CacheView
 from autointerp.examples.windows import (
     Windows,
     find_windows,
@@ -56,9 +57,15 @@ class RecordBuilder:
         self.n_tokens = int(reader.manifest.get("n_tokens") or self.n_rows * self.ctx_len)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else reader.dir / "embeddings"
         self._weights = {"decoder_similarity": decoder_weights, "encoder_similarity": encoder_weights}
+        self.train_sampler = train_sampler or config.train_sampler or QuantileSampler()
+        self.source = source or config.non_activating or RandomSource()
         self._check_settings()
-        self.train_sampler = train_sampler or make_train_sampler(config.train_type, config.ratio_top)
-        self.source = source or make_source(config)
+        self.view = CacheView(
+            reader=reader, ctx_len=self.ctx_len, width=self.width, n_rows=self.n_rows, seed=config.seed,
+            cache_dir=self.cache_dir, top_windows=self.top_windows, weights_for=self.weights_for,
+            decode_windows=self.decode_windows,
+        )
+        """What the non-activating source may read (it never gets the builder)."""
         self.skipped: dict[str, list[int]] = {hp: [] for hp in reader.hookpoints}
         """Latents skipped per hookpoint (too few activating windows), in build order."""
         self.skip_reasons: dict[Latent, str] = {}
@@ -72,16 +79,15 @@ class RecordBuilder:
 
     def _check_settings(self) -> None:
         """Refuse settings that cannot work with this cache before any heavy work."""
-        config = self.config
         if self.width > self.ctx_len:
             raise ValueError(f"example_ctx_len ({self.width}) exceeds the cache's ctx_len ({self.ctx_len})")
-        if config.non_activating_source == "neighbours" and config.neighbours_type != "co-occurrence":
-            weights = self._weights[config.neighbours_type]
-            kind = "decoder_weights" if config.neighbours_type == "decoder_similarity" else "encoder_weights"
-            if weights is None:
-                raise ValueError(f"neighbours_type={config.neighbours_type} needs {kind} for every hookpoint")
-        if config.non_activating_source == "FAISS" and self.tokenizer is None:
-            raise ValueError("non_activating_source=FAISS needs a tokenizer to turn windows into text")
+        source = self.source
+        if isinstance(source, NeighboursSource) and source.neighbours_type != "co-occurrence":
+            kind = "decoder_weights" if source.neighbours_type == "decoder_similarity" else "encoder_weights"
+            if self._weights[source.neighbours_type] is None:
+                raise ValueError(f"neighbours_type={source.neighbours_type} needs {kind} for every hookpoint")
+        if isinstance(source, FaissSource) and self.tokenizer is None:
+            raise ValueError("non_activating: FaissSource needs a tokenizer to turn windows into text")
 
     @property
     def tokens(self) -> np.ndarray:
@@ -213,7 +219,7 @@ class RecordBuilder:
         if total == 0:
             return
         if not self._prepared:
-            self.source.prepare(self)
+            self.source.prepare(self.view)
             self._prepared = True
         shown = record.train or record.test  # what the query stands for (test only when no train)
         rows = np.array([e.row for e in shown], dtype=np.int64)
@@ -222,7 +228,7 @@ class RecordBuilder:
         query = Query(record.latent, acts, train, rows, peaks)
         used = record.train + record.test
         # each activating window overlaps at most two aligned candidates: ask for that many more
-        candidates = self.source.propose(self, query, total + 2 * len(used), rng)
+        candidates = self.source.propose(self.view, query, total + 2 * len(used), rng)
         apart = self._apart(candidates, np.array([e.row for e in used], np.int64),
                             np.array([e.start for e in used], np.int64))
         chosen = self._silent_non_overlapping(acts, candidates, total, apart)

@@ -21,7 +21,7 @@ from autointerp.examples.windows import sorted_unique, window_tokens
 from autointerp.latents.format import save_arrays
 
 if TYPE_CHECKING:
-    from autointerp.examples.builder import RecordBuilder
+    from autointerp.examples.view import CacheView
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +40,14 @@ def default_embedding_model() -> str:
 class EmbeddingIndex:
     """Unit-norm embeddings of candidate windows in a FAISS inner-product index."""
 
-    def __init__(self, grid_ids: np.ndarray, embeddings: np.ndarray, builder: RecordBuilder, model: str):
+    def __init__(self, grid_ids: np.ndarray, embeddings: np.ndarray, view: CacheView, model: str):
         import faiss
 
         self.grid_ids = grid_ids  # int64 [N] ascending: row * per_row + slot of each indexed window
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)  # [N, dim]
-        self.builder = builder
+        self.view = view
         self.model_name = model
-        self.per_row = builder.ctx_len // builder.width
+        self.per_row = view.ctx_len // view.width
         self.index = faiss.IndexFlatIP(self.embeddings.shape[1])
         self.index.add(self.embeddings)
         self.embed_seconds = 0.0
@@ -56,27 +56,28 @@ class EmbeddingIndex:
         self._model = None
 
     @classmethod
-    def load_or_build(cls, builder: RecordBuilder) -> EmbeddingIndex:
-        """Load the run's embeddings from the cache folder, or embed the windows once and save them."""
-        config = builder.config
-        model = config.embedding_model or default_embedding_model()
-        grid_ids = _candidate_ids(builder)
-        tokens = _grid_tokens(builder, grid_ids)
+    def load_or_build(cls, view: CacheView, embedding_model: str | None, max_windows: int | None,
+                      batch_size: int) -> EmbeddingIndex:
+        """Load the run's embeddings from the cache folder, or embed the windows once and save them
+        (`FaissSource`'s settings: the model, a sample of `max_windows` windows, `batch_size` per batch)."""
+        model = embedding_model or default_embedding_model()
+        grid_ids = _candidate_ids(view, max_windows)
+        tokens = _grid_tokens(view, grid_ids)
         digest = hashlib.sha256()
-        for part in (model.encode(), str(builder.width).encode(), grid_ids.tobytes(), tokens.tobytes()):
+        for part in (model.encode(), str(view.width).encode(), grid_ids.tobytes(), tokens.tobytes()):
             digest.update(part)
-        path = Path(builder.cache_dir) / f"embeddings-{digest.hexdigest()[:24]}.safetensors"
+        path = Path(view.cache_dir) / f"embeddings-{digest.hexdigest()[:24]}.safetensors"
         if path.is_file():
             from safetensors.numpy import load_file
 
-            index = cls(grid_ids, load_file(str(path))["embeddings"], builder, model)
+            index = cls(grid_ids, load_file(str(path))["embeddings"], view, model)
             index.loaded_from_disk = True
             logger.info("loaded %d window embeddings from %s", len(grid_ids), path)
             return index
         start = time.perf_counter()
-        embeddings = _encode(_load_model(model), builder.decode_windows(tokens), config.embedding_batch_size)
+        embeddings = _encode(_load_model(model), view.decode_windows(tokens), batch_size)
         save_arrays(path, {"embeddings": embeddings, "grid_ids": grid_ids})
-        index = cls(grid_ids, embeddings, builder, model)
+        index = cls(grid_ids, embeddings, view, model)
         index.embed_seconds = time.perf_counter() - start
         logger.info("embedded %d windows in %.1f s into %s", len(grid_ids), index.embed_seconds, path)
         return index
@@ -87,15 +88,15 @@ class EmbeddingIndex:
         if len(chosen):
             vector = self.embeddings[chosen].mean(axis=0)
         else:
-            slots = np.minimum(positions // self.builder.width, self.per_row - 1)
-            missing = _grid_tokens(self.builder, rows * self.per_row + slots)
-            vector = _encode(self._get_model(), self.builder.decode_windows(missing), len(missing)).mean(axis=0)
+            slots = np.minimum(positions // self.view.width, self.per_row - 1)
+            missing = _grid_tokens(self.view, rows * self.per_row + slots)
+            vector = _encode(self._get_model(), self.view.decode_windows(missing), len(missing)).mean(axis=0)
         return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
     def positions_of_token_index(self, token_index: np.ndarray) -> np.ndarray:
         """int64 index positions of the indexed windows that hold any of these tokens (ascending)."""
-        rows, pos = np.divmod(token_index, self.builder.ctx_len)
-        slots = pos // self.builder.width
+        rows, pos = np.divmod(token_index, self.view.ctx_len)
+        slots = pos // self.view.width
         ids = sorted_unique((rows * self.per_row + slots)[slots < self.per_row])
         where = np.minimum(np.searchsorted(self.grid_ids, ids), len(self.grid_ids) - 1)
         return where[self.grid_ids[where] == ids].astype(np.int64)
@@ -118,7 +119,7 @@ class EmbeddingIndex:
     def windows_at(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, starts) of the indexed windows at these positions."""
         rows, slots = np.divmod(self.grid_ids[positions], self.per_row)
-        return rows, slots * self.builder.width
+        return rows, slots * self.view.width
 
     def _get_model(self):
         if self._model is None:
@@ -126,19 +127,18 @@ class EmbeddingIndex:
         return self._model
 
 
-def _candidate_ids(builder: RecordBuilder) -> np.ndarray:
-    """Ascending ids of the aligned windows to index: all, or a seeded sample of faiss_max_windows."""
-    n_grid = builder.n_rows * (builder.ctx_len // builder.width)
-    cap = builder.config.faiss_max_windows
+def _candidate_ids(view: CacheView, cap: int | None) -> np.ndarray:
+    """Ascending ids of the aligned windows to index: all, or a seeded sample of `cap` (the source's max_windows)."""
+    n_grid = view.n_rows * (view.ctx_len // view.width)
     if cap is None or cap >= n_grid:
         return np.arange(n_grid, dtype=np.int64)
-    rng = np.random.default_rng([builder.config.seed, 0xFA155])
+    rng = np.random.default_rng([view.seed, 0xFA155])
     return np.sort(rng.choice(n_grid, size=cap, replace=False)).astype(np.int64)
 
 
-def _grid_tokens(builder: RecordBuilder, ids: np.ndarray) -> np.ndarray:
-    rows, slots = np.divmod(ids, builder.ctx_len // builder.width)
-    return window_tokens(builder.tokens, rows, slots * builder.width, builder.width)
+def _grid_tokens(view: CacheView, ids: np.ndarray) -> np.ndarray:
+    rows, slots = np.divmod(ids, view.ctx_len // view.width)
+    return window_tokens(view.tokens, rows, slots * view.width, view.width)
 
 
 def _load_model(name: str):

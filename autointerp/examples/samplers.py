@@ -73,6 +73,9 @@ class MixSampler(Sampler):
     """`ratio_top` of the windows from the top of the pool, the rest by quantiles from the remainder."""
 
     def __init__(self, ratio_top: float = 0.2):
+        """ratio_top: the share of the train windows taken from the top; the rest are drawn by quantiles."""
+        if not isinstance(ratio_top, (int, float)) or not 0.0 <= ratio_top <= 1.0:
+            raise ValueError(f"ratio_top must lie in [0, 1], got {ratio_top!r}")
         self.ratio_top = ratio_top
 
     def sample(self, pool: np.ndarray, quantiles: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -81,17 +84,6 @@ class MixSampler(Sampler):
         top = pool[:n_top]
         rest = QuantileSampler().sample(pool[n_top:], quantiles, n - n_top, rng)
         return np.sort(np.concatenate([top, rest]))
-
-
-def make_train_sampler(train_type: str, ratio_top: float) -> Sampler:
-    """The sampler a config's `train_type` names."""
-    if train_type == "top":
-        return TopSampler()
-    if train_type == "random":
-        return RandomSampler()
-    if train_type == "mix":
-        return MixSampler(ratio_top)
-    return QuantileSampler()
 
 
 def split_train_test(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from autointerp.clients.base import Client
 from autointerp.records import Explanation, LatentRecord
@@ -19,6 +20,15 @@ class Explainer(ABC):
     """
 
     name: str = "explainer"
+
+    def bind(self, *, tokenizer: Any = None, seed: int | None = None) -> None:
+        """Hand over the run's tokenizer and seed (the interpret stage calls this once per run).
+
+        A tokenizer or seed the constructor was given wins; components without one ignore it."""
+        if tokenizer is not None and hasattr(self, "tokenizer") and self.tokenizer is None:
+            self.tokenizer = tokenizer
+        if seed is not None and hasattr(self, "seed") and self.seed is None:
+            self.seed = seed
 
     @abstractmethod
     async def explain(self, record: LatentRecord, client: Client) -> Explanation:

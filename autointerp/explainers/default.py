@@ -17,8 +17,9 @@ import numpy as np
 from autointerp.clients.base import Client, Message
 from autointerp.explainers import prompts
 from autointerp.explainers.base import Explainer, ExplanationError
-from autointerp.explainers.formatting import (
+from autointerp.prompting import (
     activation_note,
+    explanation_format,
     example_tokens,
     load_template,
     mark,
@@ -27,7 +28,6 @@ from autointerp.explainers.formatting import (
     render,
 )
 from autointerp.records import ActivatingExample, Explanation, LatentRecord
-from autointerp.scorers.schemas import explanation_format
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class DefaultExplainer(Explainer):
         max_tokens: int = 256,
         temperature: float = 0.0,
         structured: bool = False,
+        context_length: int | None = None,
     ) -> None:
         """Settings only; `client` is used when `explain` gets none, `tokenizer` decodes bare token ids.
 
@@ -130,6 +131,8 @@ class DefaultExplainer(Explainer):
             temperature: the explainer LLM's sampling temperature.
             structured: constrain the reply with a JSON schema ({"explanation": ...}, with
                 "reasoning" first for chain-of-thought); for servers that support it and small models.
+            context_length: the explainer model's context (prompt + reply, in tokens); when set, a
+                prompt that would not fit shows fewer examples (with a warning). None: no limit.
         """
         if max_examples < 1:
             raise ValueError(f"max_examples must be at least 1, got {max_examples}")
@@ -139,6 +142,8 @@ class DefaultExplainer(Explainer):
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if context_length is not None and context_length <= max_tokens:
+            raise ValueError(f"context_length ({context_length}) must exceed max_tokens ({max_tokens})")
         self.client = client
         self.tokenizer = tokenizer
         self.max_examples = max_examples
@@ -148,18 +153,45 @@ class DefaultExplainer(Explainer):
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.structured = structured
+        self.context_length = context_length
         self.template = load_template(prompt_template, self._template, FIELDS, "prompt_template")
 
     def build_messages(self, record: LatentRecord) -> list[Message]:
-        """The exact chat the explainer LLM receives for this record."""
+        """The exact chat the explainer LLM receives for this record, fitted to `context_length`."""
         if not record.train:
             raise ExplanationError(f"latent {record.latent} has no training examples")
-        examples = "\n".join(self._activating_block(i, ex, record)
-                             for i, ex in enumerate(record.train[: self.max_examples], 1))
+        wanted = n = min(len(record.train), self.max_examples)
+        messages = self._messages(record, n)
+        if self.context_length is None:
+            return messages
+        budget = self.context_length - self.max_tokens  # the reply needs its room too
+        used = self._prompt_tokens(messages)
+        while used > budget and n > 1:
+            n = max(1, min(n - 1, int(n * budget / used)))
+            messages = self._messages(record, n)
+            used = self._prompt_tokens(messages)
+        if used > budget:
+            raise ExplanationError(f"latent {record.latent}: one example already needs ~{used} prompt tokens, more than "
+                                   f"context_length ({self.context_length}, explainer_model_max_len) minus max_tokens")
+        if n < wanted:
+            logger.warning("latent %s: the prompt shows %d of %d examples to fit context_length=%d (explainer_model_max_len)",
+                           record.latent, n, wanted, self.context_length)
+        return messages
+
+    def _prompt_tokens(self, messages: list[Message]) -> int:
+        """A generous estimate of the prompt's tokens: the subject tokenizer's count (or 1 per 3 characters)
+        plus 10% for another tokenizer and 8 per message for the chat template."""
+        text = "\n".join(m["content"] for m in messages)
+        count = len(self.tokenizer.encode(text)) if self.tokenizer is not None else -(-len(text) // 3)
+        return int(count * 1.1) + 8 * len(messages)
+
+    def _messages(self, record: LatentRecord, n: int) -> list[Message]:
+        """The chat with the first `n` training examples."""
+        examples = "\n".join(self._activating_block(i, ex, record) for i, ex in enumerate(record.train[:n], 1))
         user = render(
             self.template,
             examples=examples,
-            negatives=self._negatives_block(record),
+            negatives=self._negatives_block(record, n if n < min(len(record.train), self.max_examples) else self.max_examples),
             output_tokens=self._output_block(record),
             activation_note=prompts.ACTIVATION_NOTE if self.show_activations else "",
         )
@@ -175,14 +207,14 @@ class DefaultExplainer(Explainer):
             text += f"Activations: {activation_note(tokens, positions, np.asarray(values))}\n"
         return text
 
-    def _negatives_block(self, record: LatentRecord) -> str:
+    def _negatives_block(self, record: LatentRecord, limit: int) -> str:
         """The explainer negatives, numbered and unmarked (contrastive only)."""
         if not self._shows_negatives:
             return ""
         if not record.explainer_negatives:
             logger.warning("latent %s has no explainer_negatives; the contrastive prompt shows none",
                            record.latent)
-        negatives = record.explainer_negatives[: self.max_examples]
+        negatives = record.explainer_negatives[:limit]
         return "\n".join(f"Silent excerpt {i}: {''.join(example_tokens(ex, self.tokenizer))}\n"
                          for i, ex in enumerate(negatives, 1))
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from autointerp.io import atomic_write_bytes, write_json  # noqa: F401  (re-exported: shard writers use both)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -75,36 +76,11 @@ def build_shard_arrays(
     }
 
 
-def atomic_write_bytes(path: str | Path, write) -> None:
-    """Write through `write(tmp_path)` into a temp file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Atomically save numpy arrays as a safetensors file."""
     from safetensors.numpy import save_file
 
     atomic_write_bytes(path, lambda tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp))
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Atomically write JSON."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-
-    atomic_write_bytes(path, write)
 
 
 def write_tokens(latents_dir: str | Path, rank: int, rows: np.ndarray, tokens: np.ndarray) -> Path:

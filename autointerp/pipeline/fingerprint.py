@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 SKIPPED = {"tokenizer", "model", "client"}
@@ -44,6 +44,17 @@ def digest(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _examples_settings(examples: Any) -> dict[str, Any]:
+    """The examples settings as plain data: components chosen by type (sampler, source) by their settings."""
+    if not is_dataclass(examples):
+        return settings_of(examples)
+    out = {}
+    for item in fields(examples):
+        value = getattr(examples, item.name)
+        out[item.name] = value if _plain(value) else settings_of(value)
+    return out
+
+
 def cache_identity(manifest: dict[str, Any]) -> dict[str, Any]:
     """What in a cache's manifest decides its contents."""
     keys = ("model", "sparse_model", "hookpoints", "ctx_len", "n_rows", "n_tokens", "dataset", "token_files")
@@ -58,7 +69,7 @@ class Protocol:
     def __init__(self, manifest: dict[str, Any], examples: Any, explainer: Any, scorers: dict[str, Any],
                  llm: str) -> None:
         """manifest: the cache's; examples: the ExamplesConfig; llm: the model that explains and judges."""
-        examples_settings = asdict(examples) if is_dataclass(examples) else settings_of(examples)
+        examples_settings = _examples_settings(examples)
         self.explanation = digest({"cache": cache_identity(manifest), "examples": examples_settings,
                                    "explainer": settings_of(explainer), "llm": llm})
         self._scorers = {name: settings_of(scorer) for name, scorer in scorers.items()}

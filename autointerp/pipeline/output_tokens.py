@@ -62,8 +62,7 @@ class OutputTokens:
 def build_output_tokens(model: str, sparse_model: str, hookpoints: list[str], tokenizer: Any,
                         k: int = 10) -> OutputTokens:
     """Load the coders' decoder rows and the model's effective unembedding once for the run."""
-    from autointerp.models.cache_module import resolve_sparse_model
-    from autointerp.models.sparse_coders import load_sparse_coders
+    from autointerp.models.sparse_coders import load_sparse_coders, resolve_sparse_model
 
     coders = load_sparse_coders(resolve_sparse_model(sparse_model), hookpoints)
     decoders = {hp: c.W_dec.detach().float() for hp, c in coders.items()}  # [d_sae, d_out]

@@ -1,82 +1,20 @@
-"""The run folder: where each result lives, atomic writers, and "is this already done?" checks.
+"""Writing and reading a run's results (explanations, scores, run_config), and "is this already done?" checks.
 
-    results/<name>/run_config.json
-    results/<name>/latents/                                   the cache
-    results/<name>/explanations/<hookpoint>/<latent>.json     explanation (or error) + record
-    results/<name>/scores/<scorer>/<hookpoint>/<latent>.json  ScoreResult.to_dict()
-    results/<name>/summary.json
-    results/<name>/report.html
+Where each file lives is `autointerp.run_folder.RunPaths` (re-exported here).
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from autointerp.latents.format import write_json
+from autointerp.io import read_json, write_json
 from autointerp.records import Explanation, Latent, LatentRecord, ScoreResult
+from autointerp.run_folder import RunPaths  # noqa: F401  (re-exported: the stage's modules take it from here)
 
 SECRET_KEY = re.compile(r"(api[_-]?key|token$|hf_token|secret|password|authorization)", re.IGNORECASE)
 """Config keys whose values never reach disk (`n_tokens` and friends are counts, not secrets)."""
 COUNT_KEYS = {"n_tokens", "max_tokens", "prompt_tokens", "completion_tokens", "top_output_tokens"}
-
-
-class RunPaths:
-    """Paths inside one run folder."""
-
-    def __init__(self, run_dir: str | Path):
-        self.root = Path(run_dir)
-
-    @property
-    def latents(self) -> Path:
-        """The latent cache."""
-        return self.root / "latents"
-
-    @property
-    def run_config(self) -> Path:
-        """The full resolved config."""
-        return self.root / "run_config.json"
-
-    @property
-    def summary(self) -> Path:
-        """Metrics, counts, usage and timing."""
-        return self.root / "summary.json"
-
-    @property
-    def mlflow_run(self) -> Path:
-        """The MLflow run id of this run, so every stage logs into one MLflow run."""
-        return self.root / "mlflow_run.json"
-
-    @property
-    def llm_cache(self) -> Path:
-        """The response cache of this run's LLM calls."""
-        return self.root / "llm_cache.sqlite"
-
-    def explanation(self, latent: Latent) -> Path:
-        """One latent's explanation file."""
-        return self.root / "explanations" / latent.hookpoint / f"{latent.index}.json"
-
-    def score(self, scorer: str, latent: Latent) -> Path:
-        """One latent's result for one scorer."""
-        return self.root / "scores" / scorer / latent.hookpoint / f"{latent.index}.json"
-
-    def explanation_files(self) -> Iterator[Path]:
-        """Every explanation file, in hookpoint then latent order."""
-        base = self.root / "explanations"
-        if base.is_dir():
-            for hp in sorted(p for p in base.iterdir() if p.is_dir()):
-                yield from sorted(hp.glob("*.json"), key=lambda p: int(p.stem))
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON file's content, or None when it is missing or unreadable (a torn write never lands)."""
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def load_explanation(paths: RunPaths, latent: Latent, fingerprint: str | None = None) -> Explanation | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autointerp.io import read_json
 from autointerp.latents.format import CacheReader
 from autointerp.pipeline import components
 from autointerp.pipeline.config import InterpretConfig
@@ -17,6 +18,7 @@ from autointerp.pipeline.served import Served, model_on_record, serve, server_wo
 from autointerp.pipeline.shuffled import SUFFIX
 from autointerp.pipeline.stage import InterpretStage, ServerDiedError, StageState, check_failures, failure_kinds
 from autointerp.pipeline.summary import build_summary, write_summary
+from autointerp.run_folder import RunSummary
 
 logger = logging.getLogger(__name__)
 
@@ -51,24 +53,27 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
     run_config = redact(run_config if run_config is not None else {"interpret": config.to_dict()})  # no secret goes further
     reader = CacheReader(paths.latents)  # fails clearly when predict has not finished
     if config.reference_run:
-        CacheReader(_reference_dir(paths, config.reference_run) / "latents")  # fails before any LLM call
+        CacheReader(paths.sibling(config.reference_run).latents)  # fails before any LLM call
     write_run_config(paths, run_config)
+    if parts.client is None and config.client is None:
+        components.build_client(config, paths.root)  # raises, naming interpret.client, before anything loads
     _fill_parts(parts, config, reader, paths)
     with serve(config, paths.root) as served:
         if parts.client is None:
-            parts.client = components.build_client(config, paths.root, parts.accounting, served.base_url,
-                                                    model=served.model, server_slots=served.slots,
-                                                    timeout=served.request_timeout)
+            parts.client = components.build_client(config, paths.root, served)
+        if parts.accounting is None:
+            parts.accounting = getattr(parts.client, "accounting", None)
         return _interpret(paths, config, reader, run_config, parts, served)
 
 
-def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts, served: Served) -> dict[str, Any]:
+def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts,
+               served: Served) -> dict[str, Any]:
     stage = InterpretStage(
         paths.root, config, builder=parts.builder, client=parts.client, explainer=parts.explainer,
         scorers=parts.scorers, accounting=parts.accounting, output_tokens=parts.output_tokens,
     )
     latents = stage.select()
-    logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, getattr(parts.client, "model", served.model))
+    logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, getattr(parts.client, "model", "?"))
     start = time.perf_counter()
     try:
         state, server_died = asyncio.run(_run_and_close(stage, latents, parts.client, served.server))
@@ -78,20 +83,15 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
         logger.warning("the LLM budget is spent: %d latents were not started (rerun with a larger budget to finish)",
                        state.not_started)
     fingerprints = {name + suffix: stage.protocol.score(name, shuffled=bool(suffix))
-                    for name in config.scorers for suffix in ("", SUFFIX)}
-    summary = _summarize(paths, config, reader, latents, state, parts, wall, fingerprints,
-                         model_on_record(served, parts.accounting))
-    if work := server_work(served):
-        summary["llm_server"] = work
-    logger.info("interpret stage took %.1f s; the model on record: %s (%d LLM calls)", wall, summary["explainer_model"],
-                summary["usage_total"].get("calls", 0))
-    if server_died:
-        summary["server_died"] = server_died
+                    for name in parts.scorers for suffix in ("", SUFFIX)}
+    summary = _summarize(paths, config, reader, latents, state, parts, wall, fingerprints, server_died, served)
+    logger.info("interpret stage took %.1f s; the model on record: %s (%d LLM calls)", wall, summary.explainer_model,
+                summary.invocation.get("usage_total", {}).get("calls", 0))
     _finish(paths, config, summary, run_config, parts)
     if server_died:  # after writing what exists: finished latents are on disk, in-flight ones rerun next time
         raise ServerDiedError(f"the interpret stage stopped: {server_died}")
-    check_failures(summary["counts"], config.max_failure_fraction, lambda: failure_kinds(paths, latents))
-    return summary
+    check_failures(summary.counts, config.max_failure_fraction, lambda: failure_kinds(paths, latents))
+    return summary.to_dict()
 
 
 async def _run_and_close(stage: InterpretStage, latents: list, client: Any, server: Any) -> tuple[StageState, str | None]:
@@ -121,21 +121,24 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
         from autointerp.pipeline.tokenizer import run_tokenizer
 
         parts.tokenizer = run_tokenizer(paths.root, reader.manifest["model"])
-    if parts.scorers is None:
-        parts.scorers = components.build_scorers(config, parts.tokenizer)
     if parts.explainer is None:
         parts.explainer = components.build_explainer(config, parts.tokenizer)
+    if parts.scorers is None:
+        parts.scorers = components.build_scorers(config, parts.tokenizer)
+        context = config.serve_context_length if config.serve_gguf else getattr(parts.explainer, "context_length", None)
+        components.fit_scorer_prompts(parts.scorers, context, config.examples.example_ctx_len)
     if parts.builder is None:
-        parts.builder = components.build_record_builder(config, reader, parts.tokenizer, paths.root)
+        parts.builder = components.build_record_builder(config, reader, parts.tokenizer, paths.root, parts.explainer)
     if parts.output_tokens is None:
         tokenizer = parts.tokenizer or getattr(parts.builder, "tokenizer", None)
-        parts.output_tokens = components.build_output_tokens(config, reader, tokenizer) if tokenizer else None
-    if parts.accounting is None:
-        parts.accounting = getattr(parts.client, "accounting", None) or components.build_accounting(config)
+        parts.output_tokens = components.build_output_tokens(config, reader, tokenizer, parts.explainer) if tokenizer else None
+    if parts.accounting is None and parts.client is not None:
+        parts.accounting = getattr(parts.client, "accounting", None)
 
 
 def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, wall: float,
-               fingerprints: dict[str, str], model: dict[str, Any]) -> dict[str, Any]:
+               fingerprints: dict[str, str], server_died: str | None = None, served: Served | None = None) -> RunSummary:
+    """The invocation's `RunSummary`, built once."""
     from autointerp.pipeline.specialization import cache_statistics
 
     # A skipped latent has no files, so every invocation builds it again and finds it skipped again.
@@ -146,22 +149,45 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
         "name": paths.root.name,
         "model": manifest.get("model"),
         "sparse_model": manifest.get("sparse_model"),
-        **model,
-        "explainer": components.resolve_explainer_name(config),
+        "explainer_model": getattr(parts.client, "model", None),
+        "explainer": getattr(parts.explainer, "name", None),
     }
+    if served is not None:
+        meta.update(model_on_record(served, parts.accounting))
     timing = {**parts.extra_timing, "interpret": wall, **{f"busy/{k}": v for k, v in state.busy_s.items()}}
-    summary = build_summary(
-        paths, meta=meta, scorers=list(config.scorers), latents=kept, skipped=skipped,
-        usage=_usage(parts.accounting), timing=timing, cache=cache_statistics(reader), seed=config.seed,
-        fingerprints=fingerprints,
-    )
-    summary["skip_reasons"] = {hp: {str(i): r for i, r in sorted(v.items())} for hp, v in state.skip_reasons.items()}
-    summary["usage_total"] = _usage_total(parts.accounting)
-    summary["invocation"] = {
+    usage, usage_total = _usage(parts.accounting), _usage_total(parts.accounting)
+    earlier = read_json(paths.summary) or {}  # a resumed run keeps the timing and cost of the work done before
+    invocation = {
         "attempted": state.attempted, "resumed": state.resumed, "not_started": state.not_started,
         "budget_exhausted": bool(parts.accounting is not None and parts.accounting.budget_exhausted),
+        "timing_s": timing, "usage_total": usage_total,
     }
+    summary = build_summary(
+        paths, meta=meta, scorers=list(parts.scorers), latents=kept, skipped=skipped,
+        usage=_added(earlier.get("usage"), usage), timing=_added(earlier.get("timing_s"), timing),
+        cache=cache_statistics(reader), seed=config.seed, fingerprints=fingerprints,
+        skip_reasons={hp: {str(i): r for i, r in sorted(v.items())} for hp, v in state.skip_reasons.items()},
+        usage_total=_added(earlier.get("usage_total"), usage_total), invocation=invocation, server_died=server_died,
+        llm_server=(server_work(served) or None) if served is not None else None,
+        specialization=_specialization(paths, config.reference_run) if config.reference_run else None,
+    )
     return summary
+
+
+def _added(earlier: Any, now: dict[str, Any]) -> dict[str, Any]:
+    """`now` plus the numbers of an earlier summary's section (nested dicts added key by key)."""
+    if not isinstance(earlier, dict):
+        return dict(now)
+    out = dict(earlier)
+    for key, value in now.items():
+        before = out.get(key)
+        if isinstance(value, dict):
+            out[key] = _added(before, value)
+        elif isinstance(value, (int, float)) and isinstance(before, (int, float)) and not isinstance(value, bool):
+            out[key] = before + value
+        else:
+            out[key] = value
+    return out
 
 
 def _usage(accounting: Any) -> dict[str, dict[str, Any]]:
@@ -180,10 +206,8 @@ def _usage_total(accounting: Any) -> dict[str, Any]:
     return asdict(accounting.total()) if accounting is not None else {}
 
 
-def _finish(paths: RunPaths, config: InterpretConfig, summary: dict[str, Any], run_config, parts: Parts) -> None:
-    """Specialization, summary, report, MLflow: each failure of the extras is logged, not fatal."""
-    if config.reference_run:
-        summary["specialization"] = _specialization(paths, config.reference_run)
+def _finish(paths: RunPaths, config: InterpretConfig, summary: RunSummary, run_config, parts: Parts) -> None:
+    """Summary, report, MLflow: each failure of the extras is logged, not fatal."""
     write_summary(paths, summary)
     if config.report:
         try:
@@ -196,16 +220,11 @@ def _finish(paths: RunPaths, config: InterpretConfig, summary: dict[str, Any], r
         from autointerp.pipeline.tracking import log_run, resolve_tracking_uri
 
         uri = parts.mlflow_tracking_uri or resolve_tracking_uri(config.tracking_uri)
-        log_run(paths, run_config, summary, uri, config.experiment, run_id=parts.mlflow_run_id)
+        log_run(paths, run_config, summary.to_dict(), uri, config.experiment, run_id=parts.mlflow_run_id)
 
 
 def _specialization(paths: RunPaths, reference_run: str) -> dict[str, Any]:
     from autointerp.pipeline.specialization import compare, write_specialization
 
-    rows = compare(CacheReader(paths.latents), CacheReader(_reference_dir(paths, reference_run) / "latents"))
+    rows = compare(CacheReader(paths.latents), CacheReader(paths.sibling(reference_run).latents))
     return write_specialization(paths.root, rows, reference_run)
-
-
-def _reference_dir(paths: RunPaths, reference_run: str) -> Path:
-    """A reference run by name (a sibling under results/) or by path."""
-    return Path(reference_run) if Path(reference_run).is_absolute() else paths.root.parent / reference_run

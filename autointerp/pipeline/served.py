@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autointerp.pipeline.config import DEFAULT_EXPLAINER_MODEL, InterpretConfig
+from autointerp.pipeline.config import InterpretConfig
 
 logger = logging.getLogger(__name__)
+
+SPEC_DEFAULT_EXPLAINER_MODEL = "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"
+"""The spec's default `--explainer_model`: a flag left at it names no model, so a served GGUF's own
+name goes on record instead."""
 
 MANAGED_TIMEOUT = 600.0
 """Seconds one request to a managed server may take. It runs one request at a time, so a request's
@@ -52,8 +56,9 @@ class Served:
 
 
 def served_name(config: InterpretConfig, gguf: Path) -> str:
-    """The user's `explainer_model` when they named one, else the served file's name."""
-    return config.explainer_model if config.explainer_model != DEFAULT_EXPLAINER_MODEL else gguf.name
+    """The client's model when the user named one, else the served file's name."""
+    named = getattr(config.client, "model", None)
+    return named if named and named != SPEC_DEFAULT_EXPLAINER_MODEL else gguf.name
 
 
 SERVER_LOG = "llamacpp.log"
@@ -65,13 +70,13 @@ def serve(config: InterpretConfig, run_dir: Path) -> Iterator[Served]:
     """Serve `serve_gguf` on 127.0.0.1 for the stage's duration, logging to the run folder; without
     one, the configured URL and model."""
     if not config.serve_gguf:
-        yield Served(config.explainer_base_url, config.explainer_model)
+        yield Served(None, getattr(config.client, "model", None) or "?")
         return
     from autointerp.clients.llamacpp_server import LlamaCppServer, embedded_gguf_path
 
     gguf = embedded_gguf_path() if config.serve_gguf == "embedded" else Path(config.serve_gguf)
     name = served_name(config, gguf)
-    with LlamaCppServer(gguf, model=name, n_ctx=config.explainer_model_max_len, log_path=Path(run_dir) / SERVER_LOG,
+    with LlamaCppServer(gguf, model=name, n_ctx=config.serve_context_length, log_path=Path(run_dir) / SERVER_LOG,
                         verbose=True) as server:
         logger.info("serving %s (sha256 %s) at %s, %d request(s) at a time", name, server.sha256[:12],
                     server.base_url, server.slots)

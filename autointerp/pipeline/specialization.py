@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from autointerp.latents.format import CacheReader, atomic_write_bytes, write_json
+from autointerp.io import atomic_write_bytes, write_json
+from autointerp.latents.format import CacheReader
+from autointerp.run_folder import RunPaths
 
 FIELDS = (
     "hookpoint", "latent", "firing_rate", "reference_firing_rate", "firing_rate_diff", "log_firing_ratio",
@@ -89,8 +91,8 @@ def _row(hp: str, j: int, c: int, s: float, n: int, rc: int, rs: float, rn: int)
 
 def write_specialization(run_dir: str | Path, rows: list[dict[str, Any]], reference_name: str, top: int = 10) -> dict[str, Any]:
     """Write `specialization.json` and `.csv` (sorted, most domain-specific first); return a summary."""
-    run_dir = Path(run_dir)
-    write_json(run_dir / "specialization.json", {"reference_run": reference_name, "latents": rows})
+    paths = RunPaths(run_dir)
+    write_json(paths.specialization("json"), {"reference_run": reference_name, "latents": rows})
 
     def write_csv(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
@@ -98,7 +100,7 @@ def write_specialization(run_dir: str | Path, rows: list[dict[str, Any]], refere
             writer.writeheader()
             writer.writerows(rows)
 
-    atomic_write_bytes(run_dir / "specialization.csv", write_csv)
+    atomic_write_bytes(paths.specialization("csv"), write_csv)
     return {
         "reference_run": reference_name,
         "n_latents": len(rows),

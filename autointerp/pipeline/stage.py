@@ -81,7 +81,7 @@ class InterpretStage:
         self.output_tokens = output_tokens
         self.state = StageState()
         manifest = getattr(getattr(builder, "reader", None), "manifest", None) or {}
-        self.protocol = Protocol(manifest, config.examples, explainer, scorers, config.explainer_model)
+        self.protocol = Protocol(manifest, config.examples, explainer, scorers, getattr(client, "model", ""))
         # a remade cache invalidates everything made from the old one
         self.redo = set(config.overwrite) | ({"explanations", "scores"} if "cache" in config.overwrite else set())
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records")  # builder is not thread safe

@@ -10,10 +10,11 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from autointerp.latents.format import write_json
-from autointerp.pipeline.outputs import RunPaths, read_json
+from autointerp.io import read_json, write_json
+from autointerp.pipeline.outputs import RunPaths
 from autointerp.pipeline.shuffled import SUFFIX, paired_lift
 from autointerp.records import Latent, ScoredSample, ScoreResult
+from autointerp.run_folder import RunSummary
 
 
 def score_result_from_dict(data: dict[str, Any]) -> ScoreResult:
@@ -25,17 +26,6 @@ def score_result_from_dict(data: dict[str, Any]) -> ScoreResult:
               "explanation_of", "fingerprint")
     kept = {k: data.get(k) for k in fields if k in data and k != "metrics"}
     return ScoreResult(latent=latent, scorer=data["scorer"], samples=samples, metrics=metrics, **kept)
-
-
-def finite(value: Any) -> Any:
-    """Replace NaN and infinities (not valid JSON) with None, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite(v) for v in value]
-    return value
 
 
 def explanation_counts(paths: RunPaths, latents: list[Latent]) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -83,10 +73,12 @@ def build_summary(
     cache: dict[str, Any],
     seed: int = 0,
     fingerprints: dict[str, str] | None = None,
-) -> dict[str, Any]:
+    **extra: Any,
+) -> RunSummary:
     """The run's summary: per hookpoint and scorer the aggregated metrics (over results of the
     current protocol only, when `fingerprints` {stored scorer name: fingerprint} is given), the
-    lift over the shuffled-explanation control where it ran, plus counts, usage and timing."""
+    lift over the shuffled-explanation control where it ran, plus counts, usage and timing; `extra`
+    fills the rest of `RunSummary` (skip_reasons, usage_total, invocation, server_died, specialization)."""
     fingerprints = fingerprints or {}
     hookpoints = sorted({latent.hookpoint for latent in latents} | set(skipped))
     per_hookpoint: dict[str, dict[str, Any]] = {hp: {} for hp in hookpoints}
@@ -100,27 +92,11 @@ def build_summary(
     explained, failed = explanation_counts(paths, latents)
     n_skipped = sum(len(v) for v in skipped.values())
     n_unparseable = sum(c["unparseable"] for c in scorer_counts.values())
-    return finite(
-        {
-            **meta,
-            "scorers": scorers,
-            "hookpoints": hookpoints,
-            "per_hookpoint": per_hookpoint,
-            "shuffled_baseline": shuffled,
-            "counts": {
-                "latents": len(latents) + n_skipped,
-                **explained,
-                "skipped": n_skipped,
-                "unparseable": n_unparseable,
-            },
-            "scorer_counts": scorer_counts,
-            "skipped": skipped,
-            "failed": failed,
-            "high_quality": high_quality,
-            "usage": usage,
-            "timing_s": timing,
-            "cache": cache,
-        }
+    counts = {"latents": len(latents) + n_skipped, **explained, "skipped": n_skipped, "unparseable": n_unparseable}
+    return RunSummary(
+        **meta, scorers=scorers, hookpoints=hookpoints, per_hookpoint=per_hookpoint, shuffled_baseline=shuffled,
+        counts=counts, scorer_counts=scorer_counts, skipped=skipped, failed=failed, high_quality=high_quality,
+        usage=usage, timing_s=timing, cache=cache, **extra,
     )
 
 
@@ -145,9 +121,9 @@ def _scorer_block(scorer: str, by_hp: dict[str, list[ScoreResult]], control: dic
     return counts
 
 
-def write_summary(paths: RunPaths, summary: dict[str, Any]) -> None:
+def write_summary(paths: RunPaths, summary: RunSummary) -> None:
     """Write `summary.json` atomically."""
-    write_json(paths.summary, summary)
+    write_json(paths.summary, summary.to_dict())
 
 
 def results_table(summary: dict[str, Any]) -> str:

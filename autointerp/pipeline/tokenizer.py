@@ -12,15 +12,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from autointerp.run_folder import RunPaths
+
 logger = logging.getLogger(__name__)
-FOLDER = "tokenizer"
 
 
 def run_tokenizer(run_dir: str | Path, model: str) -> Any:
     """The tokenizer of `model`, from `run_dir/tokenizer` when saved there, else loaded and saved there."""
     from transformers import AutoTokenizer
 
-    folder = Path(run_dir) / FOLDER
+    folder = RunPaths(run_dir).tokenizer
     if (folder / "tokenizer_config.json").is_file():
         return AutoTokenizer.from_pretrained(str(folder))
     from autointerp.models.subject import load_tokenizer

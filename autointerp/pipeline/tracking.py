@@ -14,14 +14,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from autointerp.latents.format import write_json
-from autointerp.pipeline.outputs import RunPaths, read_json
+from autointerp.io import read_json, write_json
+from autointerp.pipeline.outputs import RunPaths
+from autointerp.records import Latent
 
 logger = logging.getLogger(__name__)
 MAX_PARAM_LEN = 500
 
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+"""MLflow 3's UI opens an experiment without this tag in its GenAI (traces) view; this opens the runs table."""
+HEADLINE_PREFIX = "Headline"
+"""Headline metrics are logged again under this prefix: capitals sort before every other (lower-case)
+metric key, so the runs table shows them as its first metric columns."""
+HEADLINE_METRICS = ("balanced_accuracy", "auroc", "correlation", "f1", "accuracy")
+"""A scorer's headline metric: the first of these it reports (as the report chooses)."""
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
@@ -73,7 +81,25 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
     out.update(flatten(summary.get("timing_s", {}), "timing_s", "/"))
     out.update(flatten(summary.get("cache", {}), "cache", "/"))
     out.update(flatten(summary.get("llm_server", {}), "llm_server", "/"))
+    out.update(headline_metrics(summary))
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def headline_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """`Headline/<scorer>/<hookpoint>/<metric>`: each scorer's headline mean, one column per scorer and hookpoint."""
+    out: dict[str, float] = {}
+    for hp, by_scorer in summary["per_hookpoint"].items():
+        for scorer, metrics in by_scorer.items():
+            name = next((m for m in HEADLINE_METRICS if m in metrics and metrics[m].get("mean") is not None), None)
+            if name is not None:
+                out[f"{HEADLINE_PREFIX}/{scorer}/{hp}/{name}"] = metrics[name]["mean"]
+    return out
+
+
+def tag_experiment(client: Any, experiment_id: str) -> None:
+    """Mark the experiment as model development, so MLflow's UI opens it on the runs table."""
+    key, value = EXPERIMENT_KIND
+    client.set_experiment_tag(experiment_id, key, value)
 
 
 def params(config: dict[str, Any]) -> dict[str, str]:
@@ -104,7 +130,7 @@ def explanation_table(paths: RunPaths, path: Path, scorers: list[str]) -> None:
             text = (data.get("explanation") or {}).get("text")
             cells = []
             for s in scorers:
-                metrics = (read_json(paths.root / "scores" / s / hp / f"{index}.json") or {}).get("metrics") or {}
+                metrics = (read_json(paths.score(s, Latent(hp, index))) or {}).get("metrics") or {}
                 cells += [metrics.get("f1"), metrics.get("balanced_accuracy")]
             writer.writerow([hp, index, text, data.get("error"), *cells])
 
@@ -128,6 +154,7 @@ def log_run(
         exp = client.get_experiment_by_name(experiment)
         exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
         run_id = client.create_run(exp_id, run_name=summary.get("name")).info.run_id
+    tag_experiment(client, client.get_run(run_id).info.experiment_id)
     write_json(paths.mlflow_run, {"run_id": run_id, "tracking_uri": tracking_uri, "experiment": experiment})
     existing = client.get_run(run_id).data.params
     new_params = {k: v for k, v in params(config).items() if k not in existing}  # MLflow params are immutable
@@ -151,10 +178,10 @@ def _log_batch(client: Any, run_id: str, metrics: dict[str, float], params_: dic
 
 
 def _log_artifacts(client: Any, run_id: str, paths: RunPaths, summary: dict[str, Any]) -> None:
-    for path in (paths.run_config, paths.summary, paths.root / "report.html", paths.root / "specialization.csv"):
+    for path in (paths.run_config, paths.summary, paths.report, paths.specialization("csv")):
         if path.is_file():
             client.log_artifact(run_id, str(path))
-    plots = paths.root / "plots"
+    plots = paths.plots
     if plots.is_dir():
         client.log_artifacts(run_id, str(plots), "plots")
     with tempfile.TemporaryDirectory() as tmp:

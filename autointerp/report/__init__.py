@@ -3,15 +3,15 @@
     from autointerp.report import write_report
     write_report(Path("results/my-run"))       # -> results/my-run/report.html, plots/*.svg
 
-`cli_main(argv)` backs `autointerp report --name NAME [--results_dir results]`. Nothing here
-imports torch, lightning or mlflow.
+`autointerp report --name NAME [--results_dir results]` (`autointerp.cli.interpret.report_main`) calls
+`write_report`. Nothing here imports torch, lightning or mlflow.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["write_report", "cli_main"]
+__all__ = ["write_report"]
 
 
 def write_report(run_dir: str | Path, workers: int | None = None) -> Path:
@@ -23,10 +23,3 @@ def write_report(run_dir: str | Path, workers: int | None = None) -> Path:
     from autointerp.report.render import write_report as write
 
     return write(run_dir, workers=workers)
-
-
-def cli_main(argv: list[str] | None = None) -> int:
-    """`autointerp report`: write the report of `results_dir/name`; returns the exit status."""
-    from autointerp.report.cli import main
-
-    return main(argv)

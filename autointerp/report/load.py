@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autointerp.run_folder import RunPaths
+
 logger = logging.getLogger(__name__)
 
 LatentKey = tuple[str, int]
@@ -147,9 +149,10 @@ def read_latent(files: LatentFiles) -> tuple[LatentData, list[str]]:
 def list_latent_files(run_dir: Path) -> list[LatentFiles]:
     """Every latent with an explanation file or a score file, sorted by (hookpoint, index)."""
     found: dict[LatentKey, LatentFiles] = {}
-    for hookpoint, index, path in _latent_files(run_dir / "explanations"):
+    paths = RunPaths(run_dir)
+    for hookpoint, index, path in _latent_files(paths.explanations):
         found.setdefault((hookpoint, index), LatentFiles(hookpoint, index)).explanation = path
-    scores_dir = run_dir / "scores"
+    scores_dir = paths.scores
     for scorer_dir in sorted(p for p in scores_dir.iterdir() if p.is_dir()) if scores_dir.is_dir() else []:
         for hookpoint, index, path in _latent_files(scorer_dir):
             found.setdefault((hookpoint, index), LatentFiles(hookpoint, index)).scores[scorer_dir.name] = path
@@ -162,8 +165,8 @@ def load_run(run_dir: str | Path) -> RunData:
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} does not exist (check --name and --results_dir)")
     problems: list[str] = []
-    summary = _read_json(run_dir / "summary.json", problems)
-    run_config = _read_json(run_dir / "run_config.json", problems)
+    summary = _read_json(RunPaths(run_dir).summary, problems)
+    run_config = _read_json(RunPaths(run_dir).run_config, problems)
     return RunData(
         run_dir=run_dir,
         summary=summary if isinstance(summary, dict) else {},

@@ -22,7 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from autointerp.latents.format import atomic_write_bytes
+from autointerp.io import atomic_write_bytes
+from autointerp.run_folder import RunPaths
 from autointerp.report.cards import card_job
 from autointerp.report.load import RunData, load_run
 from autointerp.report.plots import histograms_svg, scatter_svg, xml_escape
@@ -153,8 +154,9 @@ def write_report(run_dir: str | Path, workers: int | None = None) -> Path:
     data = page_data(run, workers=workers)
     plots = make_plots(data)
     for stem, svg in plots.items():
-        atomic_write_bytes(run.run_dir / "plots" / f"{stem}.svg", lambda tmp, svg=svg: Path(tmp).write_text(svg, encoding="utf-8"))
-    path = run.run_dir / "report.html"
+        atomic_write_bytes(RunPaths(run.run_dir).plots / f"{stem}.svg",
+                           lambda tmp, svg=svg: Path(tmp).write_text(svg, encoding="utf-8"))
+    path = RunPaths(run.run_dir).report
     html = render_html(run, plots, data)
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
     logger.info("report: wrote %s (%d latents, %d plots)", path, len(data["latents"]), len(plots))

@@ -115,9 +115,10 @@ def usage_html(run: RunData) -> str:
         keys = ["calls", "cached_calls", "prompt_tokens", "completion_tokens", "cost_usd"]
         rows = [[esc(stage)] + [_num((u or {}).get(k), 4) for k in keys] for stage, u in usage.items()]
         parts.append(_table(["stage", "calls", "cached", "prompt tokens", "completion tokens", "USD"], rows))
-    if timing:
-        rows = [[esc(stage), _num(t, 4)] for stage, t in timing.items()]
-        parts.append(_table(["stage", "seconds"], rows))
+    if timing:  # summed over every invocation of the run; a resumed rerun's own seconds are listed apart
+        latest = (run.summary.get("invocation") or {}).get("timing_s") or {}
+        rows = [[esc(stage), _num(t, 4), _num(latest.get(stage), 4)] for stage, t in timing.items()]
+        parts.append(_table(["stage", "seconds (all invocations)", "seconds (last invocation)"], rows))
     return "".join(parts) or '<p class="note">no usage or timing recorded</p>'
 
 

@@ -1,7 +1,8 @@
 """Scorers: test an explanation on a latent's held-out examples.
 
-Choose one by type (YAML `class_path`) or by short name with `scorer_class(name)`: `detection`,
-`recall`, `fuzz`, `simulation`, `surprisal`, `embedding`, `intruder`. Importing this package is
+Choose them by type: YAML `class_path` (`autointerp.scorers.DetectionScorer`, or the short
+`DetectionScorer`) with their settings as `init_args`; each writes its results under its `name`
+(`detection`, `recall`, `fuzz`, `simulation`, `surprisal`, `embedding`, `intruder`). Importing this package is
 cheap: torch, transformers and sentence-transformers load only when a scorer first needs them.
 """
 
@@ -16,12 +17,6 @@ from autointerp.scorers.intruder import IntruderScorer
 from autointerp.scorers.simulation import SimulationScorer
 from autointerp.scorers.surprisal import SurprisalScorer
 from autointerp.scorers.values import ValueScorer
-from autointerp.subclasses import subclass_named
-
-
-def scorer_class(name: str) -> type[Scorer]:
-    """The Scorer subclass whose `name` is `name` (the spec's `--scorers` values)."""
-    return subclass_named(Scorer, name, "scorers")
 
 
 __all__ = [
@@ -35,5 +30,4 @@ __all__ = [
     "SimulationScorer",
     "SurprisalScorer",
     "ValueScorer",
-    "scorer_class",
 ]

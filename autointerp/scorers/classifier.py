@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from autointerp.clients.base import Client, LLMError, Message, Response
-from autointerp.explainers.formatting import load_template, render
+from autointerp.prompting import load_template, render
 from autointerp.metrics.classification import verdict_metrics
 from autointerp.records import Example, Explanation, LatentRecord, ScoredSample, ScoreResult
 from autointerp.scorers import prompts
 from autointerp.scorers.base import Scorer
 from autointerp.scorers.parsing import parse_verdicts, probability_yes, tokens_at, verdict_spans
-from autointerp.scorers.schemas import verdicts_format
+from autointerp.prompting import verdicts_format
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +47,13 @@ class Item:
                             kind=self.kind)
 
 
-def latent_rng(seed: int, record: LatentRecord) -> random.Random:
+DEFAULT_SEED = 22
+"""The seed of a scorer given none, outside a run (in a run, `interpret.seed` reaches it through `bind`)."""
+
+
+def latent_rng(seed: int | None, record: LatentRecord) -> random.Random:
     """A generator seeded by the scorer seed and the latent, so each latent shuffles differently."""
-    return random.Random(f"{seed}/{record.latent}")
+    return random.Random(f"{DEFAULT_SEED if seed is None else seed}/{record.latent}")
 
 
 async def ask(client: Client, messages: list[Message], **kwargs: Any) -> Response | LLMError:
@@ -70,7 +74,7 @@ class ClassifierScorer(Scorer):
         *,
         n_examples_per_prompt: int = 5,
         log_probs: bool = False,
-        seed: int = 22,
+        seed: int | None = None,
         threshold: float = 0.0,
         tokenizer: Any = None,
         prompt_template: str | None = None,
@@ -84,7 +88,7 @@ class ClassifierScorer(Scorer):
         Args:
             n_examples_per_prompt: excerpts per prompt (the spec's `num_examples_per_scorer_prompt`).
             log_probs: ask for logprobs and record P(yes) per example, giving AUROC.
-            seed: seeds the shuffling (mixed with the latent, so latents differ).
+            seed: seeds the shuffling (mixed with the latent, so latents differ); None: the run's seed.
             threshold: marking rule, as for explainers (fraction of the excerpt's maximum).
             tokenizer: decodes example tokens when a record lacks `str_tokens`.
             prompt_template: path of a file replacing the user-message template.

@@ -6,7 +6,7 @@ import math
 import random
 from collections import defaultdict
 
-from autointerp.explainers.formatting import example_tokens
+from autointerp.prompting import example_tokens
 from autointerp.records import LatentRecord, ScoredSample
 from autointerp.scorers.classifier import ClassifierScorer, Item
 

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from autointerp.explainers.formatting import example_tokens
+from autointerp.prompting import example_tokens
 from autointerp.records import Example
 from autointerp.scorers.values import ValueScorer
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from autointerp.explainers.formatting import example_tokens, mark, marked_positions
+from autointerp.prompting import example_tokens, mark, marked_positions
 from autointerp.metrics.classification import verdict_metrics
 from autointerp.records import Example, LatentRecord, ScoredSample
 from autointerp.scorers import marks, prompts

@@ -15,13 +15,13 @@ import random
 from typing import Any
 
 from autointerp.clients.base import Client, LLMError, Message, Response
-from autointerp.explainers.formatting import example_tokens, load_template, mark, marked_positions, render
+from autointerp.prompting import example_tokens, load_template, mark, marked_positions, render
 from autointerp.records import Explanation, LatentRecord, ScoredSample, ScoreResult
 from autointerp.scorers import prompts
 from autointerp.scorers.base import Scorer
 from autointerp.scorers.classifier import Item, ask, latent_rng
 from autointerp.scorers.parsing import parse_choice
-from autointerp.scorers.schemas import choice_format
+from autointerp.prompting import choice_format
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class IntruderScorer(Scorer):
     name = "intruder"
     needs_explanation = False
 
-    def __init__(self, *, n_examples_per_prompt: int = 5, seed: int = 22, threshold: float = 0.0,
+    def __init__(self, *, n_examples_per_prompt: int = 5, seed: int | None = None, threshold: float = 0.0,
                  tokenizer: Any = None, prompt_template: str | None = None, max_tokens: int = 16,
                  temperature: float = 0.0, structured: bool = False) -> None:
         """Settings only; `n_examples_per_prompt` counts the intruder (at least 2); `structured`

@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 
 from autointerp.clients.base import Client, LLMError, Message, Response
-from autointerp.explainers.formatting import example_tokens, load_template, render
+from autointerp.prompting import example_tokens, load_template, render
 from autointerp.metrics.correlation import pooled_correlation
 from autointerp.records import ActivatingExample, Explanation, LatentRecord, ScoredSample, ScoreResult
 from autointerp.scorers import prompts
 from autointerp.scorers.base import Scorer
 from autointerp.scorers.classifier import TOP_LOGPROBS, Item, ask
 from autointerp.scorers.parsing import expected_value, parse_simulation, tokens_at
-from autointerp.scorers.schemas import simulation_format
+from autointerp.prompting import simulation_format
 
 logger = logging.getLogger(__name__)
 

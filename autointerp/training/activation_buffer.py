@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from autointerp.latents.format import atomic_write_bytes, write_json
+from autointerp.io import atomic_write_bytes, write_json
 
 logger = logging.getLogger(__name__)
 

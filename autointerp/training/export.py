@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from autointerp.latents.format import atomic_write_bytes, write_json
+from autointerp.io import atomic_write_bytes, write_json
 from autointerp.training.topk_sae import TopKSae
 
 SAVE_DTYPES = ("float32", "float16", "bfloat16")

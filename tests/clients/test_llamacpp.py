@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from autointerp.clients import make_client
+from autointerp.clients import LlamaCppClient
 
 SCHEMA = {
     "type": "object",
@@ -19,7 +19,7 @@ SCHEMA = {
 
 @pytest.fixture
 def client(llamacpp_server, tmp_path):
-    return make_client("llamacpp", llamacpp_server.model, llamacpp_server.base_url, cache_path=str(tmp_path / "c.sqlite"))
+    return LlamaCppClient(llamacpp_server.model, llamacpp_server.base_url, cache_path=str(tmp_path / "c.sqlite"))
 
 
 def ask(client, content, **kwargs):

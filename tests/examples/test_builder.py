@@ -8,7 +8,8 @@ from examples_cache import dense_to_nonzeros, random_dense, write_cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autointerp.examples import ExamplesConfig, RecordBuilder
+from autointerp.examples import (ExamplesConfig, FaissSource, MixSampler, NeighboursSource, QuantileSampler, RandomSampler,
+                                 RecordBuilder, TopSampler)
 from autointerp.examples.samplers import quantile_bins
 from autointerp.examples.windows import find_windows
 from autointerp.latents import CacheReader
@@ -26,6 +27,9 @@ def cache(tmp_path_factory):
     tokens = rng.integers(0, 500, (N_ROWS, CTX))
     folder = write_cache(tmp_path_factory.mktemp("cache"), tokens, {HP: dense_to_nonzeros(dense)}, {HP: D_SAE})
     return CacheReader(folder), dense.reshape(N_ROWS, CTX, D_SAE), tokens
+
+
+SAMPLERS = {"top": TopSampler, "random": RandomSampler, "quantiles": QuantileSampler, "mix": MixSampler}
 
 
 def _config(**overrides) -> ExamplesConfig:
@@ -75,7 +79,7 @@ def _check_record(record, config, dense, tokens):
 @pytest.mark.parametrize("center", [True, False])
 def test_records_have_every_property(cache, train_type, center):
     reader, dense, tokens = cache
-    config = _config(train_type=train_type, center_examples=center, example_ctx_len=16)
+    config = _config(train_sampler=SAMPLERS[train_type](), center_examples=center, example_ctx_len=16)
     builder = RecordBuilder(reader, config)
     built = [builder.build(latent) for latent in builder.select_latents()]
     records = [r for r in built if r is not None]
@@ -101,7 +105,7 @@ def test_records_have_every_property(cache, train_type, center):
 def test_record_properties_hold_for_any_setting(cache, width, left, center, train_type, n_quantiles, n_negatives, n_explainer, seed):
     reader, dense, tokens = cache
     config = _config(
-        example_ctx_len=width, left_context=min(left, width - 1), center_examples=center, train_type=train_type,
+        example_ctx_len=width, left_context=min(left, width - 1), center_examples=center, train_sampler=SAMPLERS[train_type](),
         n_quantiles=n_quantiles, n_non_activating=n_negatives, n_explainer_negatives=n_explainer, min_examples=5, seed=seed,
     )  # fmt: skip
     builder = RecordBuilder(reader, config)
@@ -113,7 +117,7 @@ def test_record_properties_hold_for_any_setting(cache, width, left, center, trai
 
 def test_quantiles_and_top_sampling_follow_the_windows(cache):
     reader, dense, tokens = cache
-    config = _config(train_type="top")
+    config = _config(train_sampler=TopSampler())
     record = RecordBuilder(reader, config).build(Latent(HP, 6))
     acts = reader.latent(HP, 6)
     windows = find_windows(acts.token_index, acts.activations, CTX, config.example_ctx_len, True, config.left)
@@ -131,8 +135,8 @@ def test_quantiles_and_top_sampling_follow_the_windows(cache):
 
 def test_mix_takes_its_top_share_then_quantiles(cache):
     reader, _, _ = cache
-    record = RecordBuilder(reader, _config(train_type="mix", ratio_top=0.5)).build(Latent(HP, 7))
-    top = RecordBuilder(reader, _config(train_type="top")).build(Latent(HP, 7))
+    record = RecordBuilder(reader, _config(train_sampler=MixSampler(ratio_top=0.5))).build(Latent(HP, 7))
+    top = RecordBuilder(reader, _config(train_sampler=TopSampler())).build(Latent(HP, 7))
     # same test draw (same seed, test drawn first), so the top 6 of the pool match the top sampler's
     assert [(e.row, e.start) for e in record.test] == [(e.row, e.start) for e in top.test]
     assert [(e.row, e.start) for e in record.train[:6]] == [(e.row, e.start) for e in top.train[:6]]
@@ -140,7 +144,7 @@ def test_mix_takes_its_top_share_then_quantiles(cache):
 
 def test_records_are_reproducible_and_independent_of_order(cache):
     reader, _, _ = cache
-    config = _config(train_type="random")
+    config = _config(train_sampler=RandomSampler())
     latents = RecordBuilder(reader, config).select_latents()
     forward = [RecordBuilder(reader, config).build(lat) for lat in latents]
     backward = RecordBuilder(reader, config)
@@ -149,7 +153,7 @@ def test_records_are_reproducible_and_independent_of_order(cache):
         assert (a is None) == (b is None)
         if a is not None:
             assert a.to_dict() == b.to_dict()
-    other = RecordBuilder(reader, _config(train_type="random", seed=23)).build(latents[7])
+    other = RecordBuilder(reader, _config(train_sampler=RandomSampler(), seed=23)).build(latents[7])
     assert other.to_dict() != forward[7].to_dict()
 
 
@@ -200,15 +204,10 @@ def test_str_tokens_use_the_tokenizer(cache):
     [
         (dict(min_examples=-1), "min_examples"),
         (dict(n_quantiles=0), "n_quantiles"),
-        (dict(train_type="best"), "train_type"),
-        (dict(ratio_top=1.5), "ratio_top"),
         (dict(example_ctx_len=0), "example_ctx_len"),
         (dict(left_context=32), "left_context"),
-        (dict(non_activating_source="faiss"), "non_activating_source"),
-        (dict(neighbours_type="cosine"), "neighbours_type"),
         (dict(n_explainer_negatives=1.5), "n_explainer_negatives"),
         (dict(center_examples="yes"), "center_examples"),
-        (dict(faiss_max_windows=0), "faiss_max_windows"),
     ],
 )
 def test_config_errors_name_the_setting(overrides, setting):
@@ -216,22 +215,40 @@ def test_config_errors_name_the_setting(overrides, setting):
         ExamplesConfig(**overrides)
 
 
+@pytest.mark.parametrize(("make", "setting"), [
+    (lambda: MixSampler(ratio_top=1.5), "ratio_top"),
+    (lambda: NeighboursSource(neighbours_type="cosine"), "neighbours_type"),
+    (lambda: NeighboursSource(n_neighbours=0), "n_neighbours"),
+    (lambda: FaissSource(max_windows=0), "max_windows"),
+    (lambda: FaissSource(batch_size=0), "batch_size"),
+])
+def test_component_errors_name_the_setting(make, setting):
+    with pytest.raises(ValueError, match=setting):
+        make()
+
+
 def test_builder_refuses_settings_the_cache_cannot_serve(cache):
     reader, _, _ = cache
     with pytest.raises(ValueError, match="example_ctx_len"):
         RecordBuilder(reader, ExamplesConfig(example_ctx_len=CTX + 1))
     with pytest.raises(ValueError, match="decoder_weights"):
-        RecordBuilder(reader, ExamplesConfig(non_activating_source="neighbours", neighbours_type="decoder_similarity"))
+        RecordBuilder(reader, ExamplesConfig(non_activating=NeighboursSource(neighbours_type="decoder_similarity")))
     with pytest.raises(ValueError, match="tokenizer"):
-        RecordBuilder(reader, ExamplesConfig(non_activating_source="FAISS"))
+        RecordBuilder(reader, ExamplesConfig(non_activating=FaissSource()))
 
 
-def test_defaults_follow_the_spec():
+def test_defaults_follow_the_spec(cache):
+    from autointerp.examples import RandomSource
+
     config = ExamplesConfig()
     assert (config.min_examples, config.n_examples_train, config.n_examples_test, config.n_quantiles) == (200, 40, 50, 10)
-    assert (config.train_type, config.ratio_top, config.n_non_activating, config.n_explainer_negatives) == ("quantiles", 0.2, 50, 0)
-    assert (config.example_ctx_len, config.center_examples, config.left) == (32, True, 16)
-    assert (config.non_activating_source, config.neighbours_type, config.seed) == ("random", "co-occurrence", 22)
+    assert (config.n_non_activating, config.n_explainer_negatives) == (50, 0)
+    assert (config.example_ctx_len, config.center_examples, config.left, config.seed) == (32, True, 16, 22)
+    assert config.train_sampler is None and config.non_activating is None
+    builder = RecordBuilder(cache[0], config)  # None: quantile sampling, random negatives
+    assert type(builder.train_sampler) is QuantileSampler and type(builder.source) is RandomSource
+    assert (MixSampler().ratio_top, NeighboursSource().neighbours_type, NeighboursSource().n_neighbours) == (0.2, "co-occurrence", 10)
+    assert (FaissSource().max_windows, FaissSource().batch_size, FaissSource().embedding_model) == (50_000, 256, None)
 
 
 @pytest.mark.parametrize("index", [5, 7, 8, 9])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from examples_cache import write_cache
 
-from autointerp.examples import ExamplesConfig, RecordBuilder
+from autointerp.examples import ExamplesConfig, FaissSource, RecordBuilder
 from autointerp.examples import embedding_index
 from autointerp.latents import CacheReader
 from autointerp.records import Latent
@@ -47,9 +47,12 @@ def news_cache(tmp_path_factory, tokenizer):
     return CacheReader(folder), tmp_path_factory.mktemp("embeddings")
 
 
-def _config(source: str) -> ExamplesConfig:
+def _config(source: str, max_windows: int | None = None) -> ExamplesConfig:
+    from autointerp.examples import FaissSource, RandomSource
+
+    chosen = FaissSource(max_windows=max_windows) if source == "FAISS" else RandomSource()
     return ExamplesConfig(min_examples=10, n_examples_train=10, n_examples_test=5, n_non_activating=15,
-                          n_explainer_negatives=5, non_activating_source=source, faiss_max_windows=None)  # fmt: skip
+                          n_explainer_negatives=5, non_activating=chosen)  # fmt: skip
 
 
 def test_faiss_negatives_are_nearer_than_random_ones(news_cache, tokenizer, monkeypatch):
@@ -114,8 +117,7 @@ def test_a_sampled_index_still_embeds_once(news_cache, tokenizer, monkeypatch, t
     calls = []
     encode = embedding_index._encode
     monkeypatch.setattr(embedding_index, "_encode", lambda m, texts, b: calls.append(len(texts)) or encode(m, texts, b))
-    config = _config("FAISS")
-    config.faiss_max_windows = 120  # a quarter of the windows
+    config = _config("FAISS", max_windows=120)  # a quarter of the windows
     builder = RecordBuilder(reader, config, tokenizer, cache_dir=tmp_path)
     for j in TOPICS:
         record = builder.build(Latent(HP, j))
@@ -135,7 +137,7 @@ def test_faiss_negatives_share_no_token_with_train_or_test_windows(news_cache, t
     """FAISS looks for windows near the train windows, so overlap would be likely without the check."""
     reader, cache_dir = news_cache
     config = ExamplesConfig(min_examples=10, n_examples_train=20, n_examples_test=20, n_non_activating=30,
-                            non_activating_source="FAISS", faiss_max_windows=None)
+                            non_activating=FaissSource(max_windows=None))
     builder = RecordBuilder(reader, config, tokenizer, cache_dir=cache_dir)
     for j in TOPICS:
         record = builder.build(Latent(HP, j))

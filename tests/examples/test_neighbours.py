@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from examples_cache import dense_to_nonzeros, random_dense, write_cache
 
-from autointerp.examples import ExamplesConfig, RecordBuilder
+from autointerp.examples import ExamplesConfig, NeighboursSource, RecordBuilder
 from autointerp.examples.neighbours import CoOccurrenceNeighbours, WeightNeighbours
 from autointerp.latents import CacheReader
 from autointerp.records import Latent
@@ -80,7 +80,7 @@ def test_weight_neighbours_reject_a_mismatched_matrix():
 def test_neighbour_negatives_are_the_neighbours_silent_top_windows(cache):
     reader, dense = cache
     config = ExamplesConfig(min_examples=5, n_examples_train=5, n_examples_test=5, n_non_activating=6,
-                            n_explainer_negatives=2, non_activating_source="neighbours", n_neighbours=3)  # fmt: skip
+                            n_explainer_negatives=2, non_activating=NeighboursSource(n_neighbours=3))  # fmt: skip
     builder = RecordBuilder(reader, config)
     record = builder.build(Latent(HP, 0))
     negatives = record.explainer_negatives + record.negatives
@@ -102,7 +102,7 @@ def test_decoder_similarity_negatives_use_the_given_weights(cache):
     weights = np.eye(D_SAE, 8, dtype=np.float32)
     weights[1] = weights[0] + 0.01  # latent 1 points the same way as latent 0
     config = ExamplesConfig(min_examples=5, n_examples_train=5, n_examples_test=5, n_non_activating=4,
-                            non_activating_source="neighbours", neighbours_type="decoder_similarity", n_neighbours=1)  # fmt: skip
+                            non_activating=NeighboursSource(neighbours_type="decoder_similarity", n_neighbours=1))  # fmt: skip
     record = RecordBuilder(reader, config, decoder_weights={HP: weights}).build(Latent(HP, 0))
     neighbour = dense[:, 1].reshape(N_ROWS, CTX)
     assert len(record.negatives) == 4
@@ -138,7 +138,7 @@ def test_neighbour_negatives_share_no_token_with_train_or_test_windows(cache):
     latent's windows but the check (latent 1 fires wherever latent 0 does)."""
     reader, _ = cache
     config = ExamplesConfig(min_examples=5, n_examples_train=10, n_examples_test=10, n_non_activating=20,
-                            non_activating_source="neighbours", n_neighbours=3)
+                            non_activating=NeighboursSource(n_neighbours=3))
     builder = RecordBuilder(reader, config)
     checked = 0
     for j in range(D_SAE):

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autointerp.examples.samplers import QuantileSampler, make_train_sampler, quantile_bins, split_train_test
+from autointerp.examples.samplers import MixSampler, QuantileSampler, RandomSampler, TopSampler, quantile_bins, split_train_test
 
 
 @settings(max_examples=200, deadline=None)
@@ -15,7 +15,7 @@ from autointerp.examples.samplers import QuantileSampler, make_train_sampler, qu
 def test_split_is_disjoint_and_stratified(n_windows, n_quantiles, n_train, n_test, train_type, seed):
     quantiles = quantile_bins(n_windows, n_quantiles)
     assert np.all(np.diff(quantiles) >= 0) and quantiles.max() < n_quantiles
-    train, test = split_train_test(quantiles, n_train, n_test, make_train_sampler(train_type, 0.3), np.random.default_rng(seed))
+    train, test = split_train_test(quantiles, n_train, n_test, {"top": TopSampler(), "random": RandomSampler(), "quantiles": QuantileSampler(), "mix": MixSampler(0.3)}[train_type], np.random.default_rng(seed))
     assert len(test) == min(n_test, n_windows) and len(np.unique(test)) == len(test)
     assert len(train) == min(n_train, n_windows - len(test)) and len(np.unique(train)) == len(train)
     assert not set(train.tolist()) & set(test.tolist())

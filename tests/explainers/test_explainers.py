@@ -8,7 +8,7 @@ import torch
 from interp_fixtures import ScriptedClient, make_record
 from autointerp.clients.base import Response
 from autointerp.explainers import (ChainOfThoughtExplainer, ContrastiveExplainer, DefaultExplainer, Explainer,
-                                   ExplanationError, explainer_class)
+                                   ExplanationError)
 from autointerp.explainers.default import parse_explanation
 from autointerp.explainers.logit_lens import top_output_tokens
 
@@ -144,9 +144,7 @@ def test_unparseable_reply_is_an_error_not_an_explanation():
 def test_names_and_custom_template(tmp_path):
     for name, cls in [("default", DefaultExplainer), ("contrastive", ContrastiveExplainer),
                       ("chain-of-thought", ChainOfThoughtExplainer)]:
-        assert explainer_class(name) is cls and issubclass(cls, Explainer)
-    with pytest.raises(ValueError, match="unknown name"):
-        explainer_class("fancy")
+        assert cls.name == name and issubclass(cls, Explainer)
     path = tmp_path / "t.txt"
     path.write_text("Look:\n$examples$output_tokens\nExplanation: please")
     assert user_prompt(DefaultExplainer(prompt_template=str(path))).startswith("Look:\nExcerpt 1: The <<cat>>")
@@ -170,7 +168,7 @@ def test_top_output_tokens_by_hand():
 
 
 def test_mark_keeps_edge_whitespace_outside_the_delimiters():
-    from autointerp.explainers.formatting import mark
+    from autointerp.prompting import mark
 
     assert mark(["The", " cat", " sat", " down"], [1, 2]) == "The <<cat sat>> down"
     assert mark(["A", " ", "b"], [1]) == "A<< >>b"
@@ -193,3 +191,34 @@ def test_structured_explanations(cls, keys):
     for require_marker in (True, False):  # cut off at max_tokens: an error, never an explanation
         with pytest.raises(ExplanationError, match="not one whole JSON"):
             parse_explanation('{"explanation": "cats and dogs and', require_marker=require_marker)
+
+
+class CharTokenizer:
+    """One token per character: an exact count to fit against."""
+
+    def encode(self, text):
+        return list(text)
+
+
+@pytest.mark.parametrize("cls", [DefaultExplainer, ContrastiveExplainer])
+def test_context_length_fits_the_prompt_with_fewer_examples_and_says_so(cls, caplog):
+    record = make_record()
+    full = cls(tokenizer=CharTokenizer(), max_tokens=50)
+    whole = full.build_messages(record)
+    size = full._prompt_tokens(whole)
+    fitted = cls(tokenizer=CharTokenizer(), max_tokens=50, context_length=size + 50 - 200)  # 200 tokens too many
+    with caplog.at_level("WARNING"):
+        messages = fitted.build_messages(record)
+    assert fitted._prompt_tokens(messages) <= size - 200  # the prompt plus the reply's room fit
+    shown = messages[-1]["content"].count("Excerpt ")
+    assert 1 <= shown < len(record.train)
+    assert f"shows {shown} of {len(record.train)} examples" in caplog.text
+    assert "".join(record.train[0].str_tokens).replace(" cat", " <<cat>>") in messages[-1]["content"]
+    assert cls(tokenizer=CharTokenizer(), max_tokens=50, context_length=size + 50).build_messages(record) == whole
+
+
+def test_context_length_too_small_for_one_example_is_an_error_naming_the_setting():
+    with pytest.raises(ExplanationError, match="explainer_model_max_len"):
+        DefaultExplainer(max_tokens=50, context_length=60).build_messages(make_record())
+    with pytest.raises(ValueError, match="context_length"):
+        DefaultExplainer(max_tokens=256, context_length=200)

@@ -12,7 +12,7 @@ import pytest
 
 from interp_fixtures import make_record
 from autointerp.explainers import DefaultExplainer
-from autointerp.scorers.schemas import EXPLANATION_MAX_CHARS
+from autointerp.prompting import EXPLANATION_MAX_CHARS
 
 pytest.importorskip("llama_cpp")
 

@@ -12,7 +12,8 @@ from lightning.pytorch import Trainer
 from torch.utils.data import DataLoader
 
 from autointerp.latents import CacheReader
-from autointerp.models.cache_module import GIB, LatentCacheModule, check_free_memory, resolve_sparse_model
+from autointerp.models.cache_module import GIB, LatentCacheModule, check_free_memory
+from autointerp.models.sparse_coders import resolve_sparse_model
 from callbacks.shard_writer import LatentShardWriter
 
 CTX, BATCH = 16, 4
@@ -137,7 +138,7 @@ def test_bad_inputs_fail_before_the_forward_pass(assets, tmp_path):
 
 
 def test_sparse_model_under_assets_resolves_inside_the_package(tmp_path, monkeypatch):
-    import autointerp.models.cache_module as cm
+    import autointerp.models.sparse_coders.loading as cm
 
     (tmp_path / "assets" / "my-sae").mkdir(parents=True)
     monkeypatch.setattr(cm, "PACKAGE_DIR", tmp_path)

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from autointerp.flat_cli import build_config, parser
+from autointerp.cli.flat import build_config, parser
 from autointerp.models.cache_module import LatentCacheModule
 from autointerp.models.subject import check_load_in_8bit, load_subject, quantization_kwargs
 
@@ -30,7 +30,7 @@ def test_the_flag_lands_on_the_module():
 def test_cli_config_reaches_the_module_and_fails_before_loading(no_cuda, tmp_path, monkeypatch):
     """Through the real LightningCLI parser: the error names load_in_8bit (the model path does not
     exist, so any loading attempt would fail differently)."""
-    from autointerp.lightning_cli import AutoInterpCLI, use_attribute_docstrings
+    from autointerp.cli.predict import AutoInterpCLI, use_attribute_docstrings
 
     monkeypatch.chdir(tmp_path)
     config = build_config(parser().parse_args([*BASE, "--load_in_8bit", "--hookpoints", "layers.1"]), available_gpus=1)

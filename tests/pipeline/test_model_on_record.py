@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from autointerp.examples.config import ExamplesConfig
-from autointerp.pipeline.config import DEFAULT_EXPLAINER_MODEL, InterpretConfig
+from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.run import interpret
+from autointerp.pipeline.served import SPEC_DEFAULT_EXPLAINER_MODEL as DEFAULT_EXPLAINER_MODEL
 from run_helpers import EMBEDDED_MODEL, make_token_cache, text_tokens
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients"))
@@ -35,13 +36,18 @@ def _run(tmp_path: Path, name: str) -> Path:
     return run_dir
 
 
-def _config(tmp_path: Path, **llm) -> InterpretConfig:
+def _config(tmp_path: Path, model: str, base_url: str | None = None, **settings) -> InterpretConfig:
+    from autointerp.clients import LlamaCppClient
+    from autointerp.explainers import DefaultExplainer
+    from autointerp.scorers import DetectionScorer
+
+    client = LlamaCppClient(model, base_url) if base_url else LlamaCppClient(model)
     return InterpretConfig(
-        explainer_provider="llamacpp", scorers=["detection"], max_latents=1, num_examples_per_scorer_prompt=4,
-        structured=True, explainer_model_max_len=1024, output_tokens=False, report=False,
-        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        client=client, explainer=DefaultExplainer(structured=True, context_length=1024),
+        scorers=[DetectionScorer(n_examples_per_prompt=4, structured=True)], max_latents=1,
+        serve_context_length=1024, output_tokens=False, report=False, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
         examples=ExamplesConfig(min_examples=2, n_examples_train=3, n_examples_test=2, n_non_activating=2, example_ctx_len=10),
-        **llm,
+        **settings,
     )
 
 
@@ -58,8 +64,7 @@ def test_served_gguf_is_the_model_on_record(tmp_path, caplog):
     gguf = embedded_gguf_path()
     digest = hashlib.sha256(gguf.read_bytes()).hexdigest()  # computed here, independently of the stage
     run_dir = _run(tmp_path, "served")
-    config = _config(tmp_path, serve_gguf="embedded")
-    assert config.explainer_model == DEFAULT_EXPLAINER_MODEL  # the user named no model
+    config = _config(tmp_path, DEFAULT_EXPLAINER_MODEL, serve_gguf="embedded")  # the flat flag's default: no model named
     with caplog.at_level(logging.INFO, logger="autointerp"):
         summary = interpret(run_dir, config)
     assert summary["usage_total"]["calls"] >= 1  # the served model really answered
@@ -84,8 +89,7 @@ def test_http_server_reply_names_the_model_on_record(tmp_path, caplog):
     try:
         run_dir = _run(tmp_path, "http")
         # the scripted server echoes the prompt, which is no explanation: the failed latent is recorded, not fatal
-        config = _config(tmp_path, explainer_base_url=server.url, explainer_model="requested-model",
-                         max_failure_fraction=1.0)
+        config = _config(tmp_path, "requested-model", server.url, max_failure_fraction=1.0)
         with caplog.at_level(logging.INFO, logger="autointerp"):
             summary = interpret(run_dir, config)
     finally:

@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.numpy import save_file
 
-from autointerp.latents.format import MANIFEST, write_json
+from autointerp.io import write_json
+from autointerp.latents.format import MANIFEST
 from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.output_tokens import OutputTokens, build_output_tokens, load_unembedding
 from autointerp.pipeline.run import Parts, interpret
@@ -86,7 +87,7 @@ def _run(tmp_path, **kw):
     manifest = json.loads((tmp_path / "run" / "latents" / MANIFEST).read_text())
     write_json(tmp_path / "run" / "latents" / MANIFEST,
                manifest | {"model": str(tmp_path / "m"), "sparse_model": str(tmp_path / "sae")})
-    config = InterpretConfig(scorers=["detection"], mlflow=False, report=False, explainer_model="scripted", **kw)
+    config = InterpretConfig(mlflow=False, report=False, **kw)
     parts = Parts(client=CountingClient(), explainer=FakeExplainer(), scorers={"detection": FakeScorer()},
                   builder=FakeBuilder(), tokenizer=IdTokenizer())
     interpret(tmp_path / "run", config, parts=parts)
@@ -108,14 +109,15 @@ def test_switched_off_leaves_none(tmp_path):
 
 
 def test_explainer_output_needs_loadable_tokens(tmp_path):
-    with pytest.raises(ValueError, match="explainer_output needs output_tokens"):
-        InterpretConfig(output_tokens=False, explainer_output=True)
+    from autointerp.explainers import DefaultExplainer
+    from autointerp.pipeline import components
+
+    with pytest.raises(ValueError, match="output needs interpret.output_tokens"):
+        components.build_explainer(InterpretConfig(output_tokens=False, explainer=DefaultExplainer(output=True)))
     make_cache(tmp_path / "run")  # manifest names "tiny-model" / "tiny-sae": not loadable
-    config = InterpretConfig(scorers=["detection"], mlflow=False, report=False, explainer_model="scripted",
-                             explainer_output=True)
-    parts = Parts(client=CountingClient(), explainer=FakeExplainer(), scorers={"detection": FakeScorer()},
-                  builder=FakeBuilder(), tokenizer=IdTokenizer())
-    with pytest.raises(ValueError, match="explainer_output: the logit-lens tokens could not be loaded"):
+    config = InterpretConfig(mlflow=False, report=False, explainer=DefaultExplainer(output=True))
+    parts = Parts(client=CountingClient(), scorers={"detection": FakeScorer()}, builder=FakeBuilder(), tokenizer=IdTokenizer())
+    with pytest.raises(ValueError, match="explainer.init_args.output: the logit-lens tokens could not be loaded"):
         interpret(tmp_path / "run", config, parts=parts)
 
 

@@ -73,7 +73,7 @@ def run(run_dir: Path, news, judge: WordJudge, seed: int = 22, shuffled: bool = 
     _, _, tokenizer, _ = news
     examples = ExamplesConfig(min_examples=30, n_examples_train=10, n_examples_test=20, n_non_activating=20,
                               seed=seed)
-    config = InterpretConfig(scorers=["detection"], examples=examples, mlflow=False, report=False,
+    config = InterpretConfig(examples=examples, mlflow=False, report=False,
                              output_tokens=False, shuffled_baseline=shuffled, max_latents=max_latents,
                              pipeline_num_proc=4)
     builder = RecordBuilder(CacheReader(run_dir / "latents"), examples, tokenizer)
@@ -155,7 +155,7 @@ def test_a_cache_of_other_data_settings_is_refused_not_reused():
     """predict reuses a finished cache only when the dataset, split, n_tokens, seed and ctx_len agree."""
     from types import SimpleNamespace
 
-    from autointerp.pipeline.predict_hooks import cache_mismatch
+    from autointerp.cli.predict import cache_mismatch
 
     manifest = {"ctx_len": 64, "dataset": {"dataset_repo": "embedded:gensim", "dataset_split": "train",
                                            "n_tokens": 40_960, "seed": 22}}

@@ -57,8 +57,7 @@ def test_interpret_with_a_reference_run_reports_specialization(tmp_path):
 
     make_cache(tmp_path / "finance", rates=np.array([0.6, 0.05, 0.3, 0.1]), d_sae=4, seed=1)
     make_cache(tmp_path / "general", rates=np.array([0.05, 0.6, 0.3, 0.1]), d_sae=4, seed=2)
-    config = InterpretConfig(scorers=["detection"], examples=ExamplesConfig(min_examples=1), mlflow=False, report=False,
-                             reference_run="general", explainer_model="scripted")
+    config = InterpretConfig(examples=ExamplesConfig(min_examples=1), mlflow=False, report=False, reference_run="general")
     parts = Parts(client=CountingClient(), explainer=FakeExplainer(), builder=FakeBuilder(d_sae=4),
                   scorers={"detection": FakeScorer("detection")})
     summary = interpret(tmp_path / "finance", config, None, parts)
@@ -75,7 +74,7 @@ def test_a_missing_reference_run_fails_before_any_llm_call(tmp_path):
 
     make_cache(tmp_path / "finance", d_sae=4)
     client = CountingClient()
-    config = InterpretConfig(scorers=["detection"], mlflow=False, report=False, reference_run="nowhere")
+    config = InterpretConfig(mlflow=False, report=False, reference_run="nowhere")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         interpret(tmp_path / "finance", config, None, Parts(client=client, explainer=FakeExplainer(), builder=FakeBuilder(d_sae=4),
                                                               scorers={"detection": FakeScorer("detection")}))

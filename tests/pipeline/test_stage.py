@@ -17,8 +17,7 @@ HP = "layers.1"
 
 
 def config(**kw) -> InterpretConfig:
-    base = dict(scorers=["detection", "fuzz"], examples=ExamplesConfig(min_examples=1), mlflow=False, report=False,
-                explainer_model="scripted")
+    base = dict(examples=ExamplesConfig(min_examples=1), mlflow=False, report=False)
     return InterpretConfig(**(base | kw))
 
 
@@ -87,7 +86,7 @@ def test_a_rerun_sends_nothing_for_finished_latents(run_dir):
 def test_a_new_scorer_on_a_rerun_runs_only_that_scorer(run_dir):
     interpret(run_dir, config(), parts=parts())
     client = CountingClient()
-    summary = interpret(run_dir, config(scorers=["detection", "fuzz", "recall"]),
+    summary = interpret(run_dir, config(),
                         parts=parts(client=client, scorers=("detection", "fuzz", "recall")))
     assert client.calls == 8
     assert set(summary["per_hookpoint"][HP]) == {"detection", "fuzz", "recall"}
@@ -103,7 +102,7 @@ def test_overwrite_redoes_the_named_stage(run_dir, stage, calls):
 
 def test_latents_in_flight_are_bounded_by_pipeline_num_proc(run_dir):
     client = CountingClient(delay=0.02)
-    interpret(run_dir, config(pipeline_num_proc=3, scorers=["detection"]), parts=parts(client=client, scorers=("detection",)))
+    interpret(run_dir, config(pipeline_num_proc=3), parts=parts(client=client, scorers=("detection",)))
     # one call at a time per latent during explaining, one per scorer after: at most 3 latents x 1 call
     assert client.peak == 3
 
@@ -120,10 +119,6 @@ def test_an_exhausted_budget_starts_no_new_latent(run_dir):
 def test_bad_settings_name_themselves():
     with pytest.raises(ValueError, match="overwrite"):
         config(overwrite=["everything"])
-    with pytest.raises(ValueError, match="explainer_provider"):
-        config(explainer_provider="carrier-pigeon")
-    with pytest.raises(ValueError, match="explainer_base_url"):
-        config(explainer_provider="vllm")
     with pytest.raises(ValueError, match="pipeline_num_proc"):
         config(pipeline_num_proc=0)
 
@@ -155,7 +150,7 @@ def test_the_failure_fraction_counts_the_whole_run_not_one_rerun(run_dir):
 
 def test_a_failed_run_exits_1_with_a_message(monkeypatch, capsys):
     import autointerp.cli as cli
-    import autointerp.lightning_cli as lcli
+    import autointerp.cli.predict as lcli
     from autointerp.pipeline.stage import RunFailedError
 
     def fail(args):
@@ -164,3 +159,15 @@ def test_a_failed_run_exits_1_with_a_message(monkeypatch, capsys):
     monkeypatch.setattr(lcli, "run", fail)
     assert cli.main(["predict", "--config", "x.yaml"]) == 1
     assert "3 of 4 latents failed" in capsys.readouterr().err
+
+
+def test_a_rerun_with_nothing_to_do_keeps_the_work_timing_and_cost(run_dir):
+    """summary.json keeps the first invocation's seconds and tokens; the rerun's own sit under `invocation`."""
+    first = interpret(run_dir, config(), parts=parts(client=CountingClient(accounting=Accounting())))
+    again = interpret(run_dir, config(), parts=parts(client=CountingClient(accounting=Accounting())))
+    assert again["invocation"]["resumed"] == 8 and again["invocation"]["attempted"] == 0
+    own = again["invocation"]["timing_s"]["interpret"]
+    assert again["timing_s"]["interpret"] == pytest.approx(first["timing_s"]["interpret"] + own)
+    assert again["timing_s"]["busy/explain"] == pytest.approx(first["timing_s"]["busy/explain"])
+    assert again["usage_total"] == first["usage_total"] and again["usage"] == first["usage"]
+    assert again["invocation"]["usage_total"]["calls"] == 0 < first["usage_total"]["calls"]

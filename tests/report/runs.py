@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autointerp.latents.format import write_json
+from autointerp.io import write_json
 from autointerp.records import (ActivatingExample, Explanation, Latent, LatentRecord, NonActivatingExample,
                                 ScoredSample, ScoreResult)
 

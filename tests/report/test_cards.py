@@ -81,7 +81,7 @@ def test_primary_metric_prefers_balanced_accuracy_then_auroc():
 
 
 def test_a_malformed_record_or_score_file_costs_only_that_part(tmp_path):
-    from autointerp.latents.format import write_json
+    from autointerp.io import write_json
     from autointerp.report.cards import card_job
     from autointerp.report.load import load_run
 

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from autointerp.report import cli_main, write_report
+from autointerp.cli.interpret import report_main as cli_main
+from autointerp.report import write_report
 from autointerp.report.render import embed_json
 
 from .runs import RunSpec, make_run
@@ -107,7 +108,7 @@ def test_cli_writes_the_report_and_rejects_a_missing_run(tmp_path, capsys):
 
 
 def test_report_command_imports_no_heavy_library():
-    code = ("import sys; import autointerp.report, autointerp.report.cli, autointerp.report.render; "
+    code = ("import sys; import autointerp.report, autointerp.cli.interpret, autointerp.report.render; "
             "heavy = [m for m in ('torch', 'lightning', 'mlflow', 'transformers') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -8,8 +8,7 @@ import pytest
 from interp_fixtures import CONCEPT, ScriptedClient, excerpts, make_record
 from autointerp.clients.base import Response
 from autointerp.records import Explanation
-from autointerp.scorers import (DetectionScorer, FuzzScorer, IntruderScorer, RecallScorer, SimulationScorer,
-                                scorer_class)
+from autointerp.scorers import DetectionScorer, FuzzScorer, IntruderScorer, RecallScorer, SimulationScorer
 from autointerp.scorers.base import Scorer
 
 
@@ -180,13 +179,14 @@ def test_prompts_are_sent_concurrently():
     assert client.peak == 4  # 20 items / 5 per prompt
 
 
-def test_scorer_class_by_name():
-    names = ["detection", "recall", "fuzz", "simulation", "surprisal", "embedding", "intruder"]
-    for name in names:
-        cls = scorer_class(name)
-        assert issubclass(cls, Scorer) and cls.name == name
-    with pytest.raises(ValueError, match="unknown name 'detect'"):
-        scorer_class("detect")
+def test_each_scorer_writes_under_its_name():
+    import autointerp.scorers as scorers
+
+    names = {"detection": "DetectionScorer", "recall": "RecallScorer", "fuzz": "FuzzScorer", "simulation": "SimulationScorer",
+             "surprisal": "SurprisalScorer", "embedding": "EmbeddingScorer", "intruder": "IntruderScorer"}
+    for name, cls in names.items():
+        assert issubclass(getattr(scorers, cls), Scorer) and getattr(scorers, cls).name == name
+
 
 
 def test_bad_settings_name_the_setting(tmp_path):

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from autointerp.scorers.schemas import (
+from autointerp.prompting import (
     EXPLANATION_MAX_CHARS,
     REASONING_MAX_CHARS,
     choice_format,

@@ -7,6 +7,7 @@ from autointerp.models.sparse_coders.loading import (
     check_compatible,
     load_sparse_coder,
     load_sparse_coders,
+    resolve_sparse_model,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "check_compatible",
     "load_sparse_coder",
     "load_sparse_coders",
+    "resolve_sparse_model",
 ]

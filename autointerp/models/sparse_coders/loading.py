@@ -112,3 +112,19 @@ def check_compatible(coders: Mapping[str, SparseCoder], model: nn.Module) -> Non
                 f"sparse_model: the coder for hookpoint {hookpoint!r} reads d_in={coder.d_in}, "
                 f"but the model's hidden size is {width}"
             )
+
+
+PACKAGE_DIR = Path(__file__).resolve().parents[2]
+"""The installed `autointerp` package folder (its `assets/` hold the shipped SAE)."""
+
+
+def resolve_sparse_model(sparse_model: str) -> str:
+    """A path under the package's `assets/` (e.g. `assets/smollm2-135m-instruct-topk`) when it is not a local path."""
+    if Path(sparse_model).expanduser().exists():
+        return sparse_model
+    for prefix in ("assets/", "autointerp/assets/"):
+        if sparse_model.startswith(prefix):
+            candidate = PACKAGE_DIR / "assets" / sparse_model[len(prefix):]
+            if candidate.exists():
+                return str(candidate)
+    return sparse_model

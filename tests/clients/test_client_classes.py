@@ -1,10 +1,12 @@
-"""The provider mapping, the spec's names, and keys that never reach a repr or a config dump."""
+"""Client classes chosen by type: their defaults, and keys that never reach a repr or a config dump.
+
+The spec's provider names are mapped to these classes by the flat command (tests/test_cli_flat.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from autointerp.clients import OpenAICompatibleClient, OpenRouter, make_client
+from autointerp.clients import LlamaCppClient, OpenAICompatibleClient, OpenRouter
 from autointerp.clients.openai_compatible import OPENAI_URL, OPENROUTER_URL
 
 
@@ -24,7 +26,7 @@ def test_keys_come_from_the_environment(monkeypatch):
         OpenRouter("m")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
-        make_client("openai", "gpt-4o-mini")
+        OpenAICompatibleClient("gpt-4o-mini")
 
 
 def test_a_config_dump_masks_the_key():
@@ -39,32 +41,35 @@ def test_a_config_dump_masks_the_key():
     assert client._api_key.get_secret_value() == "sk-dump-789"
 
 
-def test_provider_mapping(monkeypatch):
+def test_llamacpp_and_openai_classes(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
-    assert make_client("openai", "m").base_urls == [OPENAI_URL]
-    vllm = make_client("vllm", "m", "http://127.0.0.1:8000/v1", max_concurrency=64)
-    assert isinstance(vllm, OpenAICompatibleClient) and vllm.max_concurrency == 64 and vllm.json_schema_as == "json_schema"
-    llama = make_client("llamacpp", "m", ["http://127.0.0.1:8080/v1", "http://127.0.0.1:8081/v1"])
+    assert OpenAICompatibleClient("m").base_urls == [OPENAI_URL]
+    vllm = OpenAICompatibleClient("m", "http://127.0.0.1:8000/v1", max_concurrency=64)
+    assert vllm.max_concurrency == 64 and vllm.json_schema_as == "json_schema"
+    llama = LlamaCppClient("m", ["http://127.0.0.1:8080/v1", "http://127.0.0.1:8081/v1"])
     assert llama.json_schema_as == "json_object" and len(llama.base_urls) == 2
     assert llama.extra_body == {"repeat_penalty": 1.0}  # llama.cpp's default 1.1 would make temperature 0 non-greedy
-    assert make_client("llamacpp", "m", "http://h:1/v1", extra_body={"repeat_penalty": 1.3, "top_k": 5}).extra_body == {
+    assert LlamaCppClient("m", "http://h:1/v1", extra_body={"repeat_penalty": 1.3, "top_k": 5}).extra_body == {
         "repeat_penalty": 1.3, "top_k": 5}
     assert llama._request([{"role": "user", "content": "x"}], _settings())["response_format"] == {
         "type": "json_object", "schema": {"type": "object"}}
+    llama.use_base_url("http://127.0.0.1:9000/v1")
+    assert llama.base_urls == ["http://127.0.0.1:9000/v1"]
+    with pytest.raises(ValueError, match="base_url"):
+        llama.use_base_url("ftp://x")
 
 
-def test_offline_provider_takes_the_context_length():
+def test_offline_client_takes_the_context_length_and_picks_its_backend():
+    import torch
+
     from autointerp.clients import OfflineClient
 
-    client = make_client("offline", "embedded:SmolLM2-135M-Instruct", max_model_len=1024, max_concurrency=8)
-    assert isinstance(client, OfflineClient) and client.max_model_len == 1024 and client._engine is None
-
-
-def test_bad_provider_or_missing_url_names_the_option():
-    with pytest.raises(ValueError, match="--explainer_provider must be one of"):
-        make_client("anthropic", "m")
-    with pytest.raises(ValueError, match="--explainer_base_url"):
-        make_client("vllm", "m")
+    client = OfflineClient("embedded:SmolLM2-135M-Instruct", max_model_len=1024)
+    assert client.max_model_len == 1024 and client._engine is None
+    assert client.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert client.backend in ("transformers", "vllm") and OfflineClient(backend="transformers", device="cpu").device == "cpu"
+    with pytest.raises(ValueError, match="backend"):
+        OfflineClient(backend="tpu")
 
 
 def _settings():

@@ -2,6 +2,7 @@
 
 The flags become the same config dict a YAML file gives `autointerp predict` (trainer, data, model,
 interpret sections), which then runs through the same LightningCLI; there is one code path, not two.
+The spec's names (providers, explainers, scorers) become `class_path` dicts in `spec_names`.
 `--hf_token` goes to the hub client through the environment (HF_TOKEN) and is never written anywhere.
 """
 
@@ -12,7 +13,9 @@ import math
 import os
 from typing import Any
 
-from autointerp.flat_flags import EXTRA_FLAGS, FLAGS
+from autointerp.cli.common import setup_logging
+from autointerp.cli.flat_flags import EXTRA_FLAGS, FLAGS
+from autointerp.cli.spec_names import client_spec, examples_spec, explainer_spec, scorer_specs
 
 CACHE_MODULE = "autointerp.models.cache_module.LatentCacheModule"
 
@@ -74,10 +77,12 @@ def build_config(args: argparse.Namespace, available_gpus: int = 0) -> dict[str,
     config["data"]["filter_bos"] = args.filter_bos
     # n_splits shards over the whole run: each rank flushes every n_tokens / (n_splits * devices) tokens.
     config["flush_tokens"] = max(1, math.ceil(args.n_tokens / (args.n_splits * devices)))
-    config["interpret"]["llm_cache"] = not args.no_llm_cache
-    config["interpret"]["enabled"] = bool(args.interpret)
-    config["interpret"]["seed"] = args.seed
-    config["interpret"]["examples"]["seed"] = args.seed
+    interpret = config["interpret"]
+    interpret.update(enabled=bool(args.interpret), seed=args.seed, client=client_spec(args),
+                     explainer=explainer_spec(args), scorers=scorer_specs(args))
+    interpret["examples"].update(examples_spec(args), seed=args.seed)
+    if args.serve_gguf:
+        interpret["serve_context_length"] = args.explainer_model_max_len
     return config
 
 
@@ -93,18 +98,10 @@ def _put(config: dict[str, Any], target: str, value: Any) -> None:
 def main(argv: list[str]) -> int:
     """Parse the flat flags, then run the same predict + interpret route as `autointerp predict --config`."""
     args = parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     if args.hf_token:
         os.environ["HF_TOKEN"] = args.hf_token  # read by huggingface_hub; never part of the config
-    config = build_config(args, cuda_devices() if (args.num_gpus or args.load_in_8bit) else 0)
-    from autointerp.cli import run_predict_config
+    config = build_config(args, cuda_devices())  # the default (8) uses every visible GPU up to 8
+    from autointerp.cli.predict import run_config
 
-    return run_predict_config(config)
-
-
-def _setup_logging(verbose: bool) -> None:
-    import logging
-    import sys
-
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return run_config(config)

@@ -2,25 +2,20 @@
 
 `autointerp interpret --config FILE --name NAME` reads the same YAML as `autointerp predict` (its
 `interpret:` section; the Lightning sections are accepted and ignored) and reruns the interpret
-stage on `results/NAME`.
+stage on `<results_dir>/NAME`. `autointerp report --name NAME` rewrites that run's report.
 """
 
 from __future__ import annotations
 
-import logging
+import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-LIGHTNING_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path", "return_predictions", "optimizer", "lr_scheduler")
+from autointerp.cli.common import RESULTS_DIR, setup_logging, use_attribute_docstrings
+
+LIGHTNING_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path", "return_predictions", "optimizer", "lr_scheduler",
+                  "flush_tokens")
 """Sections of a predict config that `interpret` accepts and ignores."""
-
-
-def use_attribute_docstrings() -> None:
-    """Let `--help` show each config field's docstring."""
-    from jsonargparse import set_parsing_settings
-
-    set_parsing_settings(docstring_parse_attribute_docstrings=True)
 
 
 def interpret_parser():
@@ -32,13 +27,13 @@ def interpret_parser():
 
     parser = ArgumentParser(
         prog="autointerp interpret",
-        description="Explain and score the latents of an existing run (results/NAME/latents), then write the "
+        description="Explain and score the latents of an existing run (<results_dir>/NAME/latents), then write the "
         "summary and report and log to MLflow. Finished latents are skipped unless --interpret.overwrite names them.",
         default_env=False,
     )
     parser.add_argument("--config", action=ActionConfigFile, help="A YAML config (the same file `autointerp predict` takes).")
-    parser.add_argument("--name", type=str, required=True, help="The run to interpret: results/NAME.")
-    parser.add_argument("--results_dir", type=str, default="results", help="Folder holding the runs.")
+    parser.add_argument("--name", type=str, required=True, help="The run to interpret: <results_dir>/NAME.")
+    parser.add_argument("--results_dir", type=str, default=RESULTS_DIR, help="Folder holding the runs.")
     parser.add_dataclass_arguments(InterpretConfig, "interpret", help="Settings of the interpret stage.")
     for key in LIGHTNING_KEYS:
         parser.add_argument(f"--{key}", type=Any, default=None, help="Accepted from a predict config and ignored here.")
@@ -53,9 +48,14 @@ def interpret_main(argv: list[str]) -> int:
         config = parser.instantiate_classes(cfg).interpret
     except ValueError as exc:  # a setting the config validation refused; the message names it
         parser.error(str(exc))
-    run_dir = Path(cfg.results_dir) / cfg.name
+    from autointerp.pipeline.outputs import RunPaths
+
+    try:
+        run_dir = RunPaths.for_run(cfg.results_dir, cfg.name).root
+    except ValueError as exc:
+        parser.error(str(exc))
     run_config = _run_config(run_dir, parser.dump(cfg, skip_none=False, format="json"))
-    _setup_logging()
+    setup_logging()
     from autointerp.pipeline.run import interpret
     from autointerp.pipeline.stage import RunFailedError
     from autointerp.pipeline.summary import results_table
@@ -73,23 +73,46 @@ def interpret_main(argv: list[str]) -> int:
     return 0
 
 
-def _run_config(run_dir: Path, dumped: str) -> dict[str, Any]:
+def _run_config(run_dir: Any, dumped: str) -> dict[str, Any]:
     """The resolved config of this invocation, merged over the run's earlier one (predict's sections stay)."""
     import json
 
-    from autointerp.pipeline.outputs import read_json
+    from autointerp.io import read_json
+    from autointerp.run_folder import RunPaths
 
     now = {k: v for k, v in json.loads(dumped).items() if k not in LIGHTNING_KEYS or v is not None}
     now.pop("config", None)
-    return {**(read_json(run_dir / "run_config.json") or {}), **now}
+    return {**(read_json(RunPaths(run_dir).run_config) or {}), **now}
 
 
-def report_main(argv: list[str]) -> int:
-    """Run `autointerp report` (the report's own command line)."""
-    from autointerp.report import cli_main
+def report_parser() -> argparse.ArgumentParser:
+    """The `autointerp report` arguments."""
+    p = argparse.ArgumentParser(
+        prog="autointerp report",
+        description="Write <results_dir>/<name>/report.html (one self-contained page) and plots/*.svg from a finished run.",
+    )
+    p.add_argument("--name", required=True, help="the run's name: its folder under --results_dir")
+    p.add_argument("--results_dir", default=RESULTS_DIR, help=f"folder holding the runs (default: {RESULTS_DIR})")
+    return p
 
-    return int(cli_main(argv) or 0)
 
+def report_main(argv: list[str] | None = None) -> int:
+    """Write the report, print its path; 0 for --help, 2 for bad arguments or a missing run folder."""
+    try:
+        args = report_parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a bad argument (2): return the status instead of exiting
+        return int(stop.code or 0)
+    from autointerp.pipeline.outputs import RunPaths
 
-def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        run_dir = RunPaths.for_run(args.results_dir, args.name).root
+    except ValueError as exc:
+        print(f"autointerp report: {exc}", file=sys.stderr)
+        return 2
+    if not run_dir.is_dir():
+        print(f"autointerp report: no run folder {run_dir} (check --name and --results_dir)", file=sys.stderr)
+        return 2
+    from autointerp.report import write_report
+
+    print(write_report(run_dir))
+    return 0

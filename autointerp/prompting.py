@@ -1,6 +1,14 @@
-"""Turning examples into prompt text: token strings, marked activating tokens, prompt templates.
+"""How examples become prompt text, and the JSON schemas of structured replies: shared by explainers and scorers.
 
-Shared by explainers and scorers so that the marking rule is one rule everywhere.
+Marking: activating tokens are wrapped in << >>, by one rule everywhere (`marked_positions`, `mark`).
+Templates are `string.Template` files checked for unknown placeholders (`load_template`).
+
+Structured replies (`structured=True`): each schema is an OpenAI-style `response_format` the server
+constrains the reply to; the parsers read constrained replies as they read free ones. Every schema
+bounds the reply's length, so a constrained reply always closes its JSON before `max_tokens`:
+strings carry a `maxLength` (a small model otherwise keeps writing inside the string until it is
+cut off) and bounded integers are an `enum` (llama-cpp-python's schema-to-grammar converter ignores
+`minimum`/`maximum` but honours `enum` and `maxLength`).
 """
 
 from __future__ import annotations
@@ -94,3 +102,41 @@ def load_template(path: str | None, default: str, fields: Iterable[str], setting
 def render(template: str, **fields: str) -> str:
     """Fill a `string.Template` with the given fields."""
     return string.Template(template).substitute(fields)
+
+
+# Reply schemas (structured replies)
+
+EXPLANATION_MAX_CHARS = 200
+"""Longest explanation a structured reply may hold (about 50 tokens; explanations are one phrase)."""
+REASONING_MAX_CHARS = 600
+"""Longest chain-of-thought reasoning a structured reply may hold (about 150 tokens)."""
+
+
+def _wrap(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """A strict json_schema response_format for an object with these required properties."""
+    schema = {"type": "object", "properties": properties, "required": list(properties),
+              "additionalProperties": False}
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+
+
+def verdicts_format(n: int) -> dict[str, Any]:
+    """{"answers": [n items, each 0 or 1]}."""
+    items = {"type": "integer", "enum": [0, 1]}
+    return _wrap("verdicts", {"answers": {"type": "array", "items": items, "minItems": n, "maxItems": n}})
+
+
+def choice_format(n: int) -> dict[str, Any]:
+    """{"odd_one_out": an integer 1..n}."""
+    return _wrap("choice", {"odd_one_out": {"type": "integer", "enum": list(range(1, n + 1))}})
+
+
+def simulation_format(n: int) -> dict[str, Any]:
+    """{"0": 0-10, ..., "n-1": 0-10}."""
+    value = {"type": "integer", "enum": list(range(11))}
+    return _wrap("activations", {str(i): value for i in range(n)})
+
+
+def explanation_format(reasoning: bool) -> dict[str, Any]:
+    """{"reasoning": str, "explanation": str} for chain-of-thought, else {"explanation": str}."""
+    props = {"reasoning": {"type": "string", "maxLength": REASONING_MAX_CHARS}} if reasoning else {}
+    return _wrap("explanation", {**props, "explanation": {"type": "string", "maxLength": EXPLANATION_MAX_CHARS}})
