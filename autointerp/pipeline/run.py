@@ -153,7 +153,7 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
         "explainer": getattr(parts.explainer, "name", None),
     }
     if served is not None:
-        meta.update(model_on_record(served, parts.accounting))
+        meta.update(model_on_record(served, parts.accounting, meta["explainer_model"]))
     timing = {**parts.extra_timing, "interpret": wall, **{f"busy/{k}": v for k, v in state.busy_s.items()}}
     usage, usage_total = _usage(parts.accounting), _usage_total(parts.accounting)
     earlier = read_json(paths.summary) or {}  # a resumed run keeps the timing and cost of the work done before

@@ -34,8 +34,8 @@ class Served:
     """Where the stage's requests go and what is known about the server behind it."""
 
     base_url: str | None
-    model: str
-    """The name clients send and the summary records (before the replies are read)."""
+    model: str | None
+    """The served name (None without a managed server: the client's own model then)."""
     server: Any = None
     """The managed `LlamaCppServer`, or None for a URL (or an offline model)."""
 
@@ -70,7 +70,7 @@ def serve(config: InterpretConfig, run_dir: Path) -> Iterator[Served]:
     """Serve `serve_gguf` on 127.0.0.1 for the stage's duration, logging to the run folder; without
     one, the configured URL and model."""
     if not config.serve_gguf:
-        yield Served(None, getattr(config.client, "model", None) or "?")
+        yield Served(None, None)
         return
     from autointerp.clients.llamacpp_server import LlamaCppServer, embedded_gguf_path
 
@@ -93,18 +93,19 @@ def server_work(served: Served) -> dict[str, float]:
     return server_timings(served.server.log_path)
 
 
-def model_on_record(served: Served, accounting: Any) -> dict[str, Any]:
+def model_on_record(served: Served, accounting: Any, client_model: str | None) -> dict[str, Any]:
     """The summary's model fields: the served file (and hash), else the model the replies named
-    (most calls), keeping the requested name beside it when they differ."""
-    record: dict[str, Any] = {"explainer_model": served.model}
+    (most calls), keeping the requested name (the client's) beside it when they differ."""
+    requested = served.model or client_model
+    record: dict[str, Any] = {"explainer_model": requested}
     if served.sha256:
         record["explainer_model_sha256"] = served.sha256
         return record
     answered = getattr(accounting, "answered_by", None)
     if answered:
         model = answered.most_common(1)[0][0]
-        if model != served.model:
-            record.update(explainer_model=model, explainer_model_requested=served.model)
+        if model != requested:
+            record.update(explainer_model=model, explainer_model_requested=requested)
         if len(answered) > 1:
             record["explainer_models_answered"] = dict(answered)
     return record

@@ -49,11 +49,13 @@ def test_a_run_without_a_client_names_the_setting(tmp_path):
 
 def test_a_served_gguf_redirects_the_client(tmp_path):
     from autointerp.clients import LlamaCppClient, OfflineClient
+    from autointerp.pipeline.served import Served
 
-    client = components.build_client(InterpretConfig(client=LlamaCppClient("m")), tmp_path, "http://127.0.0.1:9999/v1")
+    served = Served("http://127.0.0.1:9999/v1", "m")
+    client = components.build_client(InterpretConfig(client=LlamaCppClient("m")), tmp_path, served)
     assert client.base_urls == ["http://127.0.0.1:9999/v1"]
     with pytest.raises(ValueError, match="serve_gguf needs an OpenAI-compatible client"):
-        components.build_client(InterpretConfig(client=OfflineClient()), tmp_path, "http://127.0.0.1:9999/v1")
+        components.build_client(InterpretConfig(client=OfflineClient()), tmp_path, served)
 
 
 @pytest.mark.parametrize(("kind", "key", "weight"), [("decoder_similarity", "decoder_weights", "W_dec"),
