@@ -22,6 +22,19 @@ import numpy as np
 
 from autointerp.records import ActivatingExample, Example
 
+class RunBound:
+    """What explainers and scorers share besides prompt text: the run's tokenizer and seed, handed over once."""
+
+    def bind(self, *, tokenizer: Any = None, seed: int | None = None) -> None:
+        """Hand over the run's tokenizer and seed (the interpret stage calls this once per run).
+
+        A tokenizer or seed the constructor was given wins; components without one ignore it."""
+        if tokenizer is not None and hasattr(self, "tokenizer") and self.tokenizer is None:
+            self.tokenizer = tokenizer
+        if seed is not None and hasattr(self, "seed") and self.seed is None:
+            self.seed = seed
+
+
 OPEN, CLOSE = "<<", ">>"
 """Delimiters around marked tokens."""
 

@@ -65,3 +65,22 @@ def result_files(run_dir: Path) -> dict[str, dict]:
         for path in sorted((run_dir / sub).rglob("*.json")):
             out[str(path.relative_to(run_dir))] = json.loads(path.read_text())
     return out
+
+
+def write_detection_config(path: Path, client_init: dict, **extra) -> Path:
+    """A small run config (YAML is a superset of JSON): the llama.cpp client with `client_init`, structured
+    default explainer and detection on 3 train / 2 test / 2 silent windows, one latent at a time, no MLflow
+    or report; `extra` adds interpret settings (e.g. serve_gguf)."""
+    interpret = {
+        "client": {"class_path": "autointerp.clients.LlamaCppClient", "init_args": client_init},
+        "explainer": {"class_path": "autointerp.explainers.DefaultExplainer", "init_args": {"structured": True}},
+        "scorers": [{"class_path": "autointerp.scorers.DetectionScorer",
+                     "init_args": {"n_examples_per_prompt": 4, "structured": True}}],
+        "pipeline_num_proc": 1,
+        "mlflow": False, "report": False,
+        "examples": {"min_examples": 2, "n_examples_train": 3, "n_examples_test": 2, "n_non_activating": 2,
+                     "example_ctx_len": 10},
+        **extra,
+    }
+    path.write_text(json.dumps({"interpret": interpret}))
+    return path

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from run_helpers import EMBEDDED_MODEL, make_token_cache, result_files, text_tokens
+from run_helpers import EMBEDDED_MODEL, make_token_cache, result_files, text_tokens, write_detection_config
 
 N_LATENTS = 4
 HP = "layers.15"
@@ -32,19 +32,8 @@ def server(tmp_path_factory):
 
 
 def write_config(path: Path, base_url: str) -> Path:
-    """The interpret section of a run config (YAML is a superset of JSON)."""
-    interpret = {
-        "client": {"class_path": "autointerp.clients.LlamaCppClient", "init_args": {"model": "smollm2", "base_url": base_url}},
-        "explainer": {"class_path": "autointerp.explainers.DefaultExplainer", "init_args": {"structured": True}},
-        "scorers": [{"class_path": "autointerp.scorers.DetectionScorer",
-                     "init_args": {"n_examples_per_prompt": 4, "structured": True}}],
-        "pipeline_num_proc": 1,
-        "mlflow": False, "report": False,
-        "examples": {"min_examples": 2, "n_examples_train": 3, "n_examples_test": 2, "n_non_activating": 2,
-                     "example_ctx_len": 10},
-    }
-    path.write_text(json.dumps({"interpret": interpret}))
-    return path
+    """The interpret section of a run config, pointed at the module's server."""
+    return write_detection_config(path, {"model": "smollm2", "base_url": base_url})
 
 
 def make_runs(results: Path, names: list[str]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from run_helpers import EMBEDDED_MODEL, make_token_cache, text_tokens
+from run_helpers import EMBEDDED_MODEL, make_token_cache, text_tokens, write_detection_config
 
 HP = "layers.15"
 N_LATENTS = 8
@@ -29,19 +29,8 @@ def make_run(run_dir: Path) -> None:
 
 
 def write_config(path: Path) -> Path:
-    interpret = {
-        "client": {"class_path": "autointerp.clients.LlamaCppClient", "init_args": {"model": "smollm2"}},
-        "serve_gguf": "embedded", "serve_context_length": 2048,
-        "explainer": {"class_path": "autointerp.explainers.DefaultExplainer", "init_args": {"structured": True}},
-        "scorers": [{"class_path": "autointerp.scorers.DetectionScorer",
-                     "init_args": {"n_examples_per_prompt": 4, "structured": True}}],
-        "pipeline_num_proc": 1,
-        "mlflow": False, "report": False,
-        "examples": {"min_examples": 2, "n_examples_train": 3, "n_examples_test": 2, "n_non_activating": 2,
-                     "example_ctx_len": 10},
-    }
-    path.write_text(json.dumps({"interpret": interpret}))
-    return path
+    """A run that serves the embedded GGUF itself (the server this test kills)."""
+    return write_detection_config(path, {"model": "smollm2"}, serve_gguf="embedded", serve_context_length=2048)
 
 
 def finished(run_dir: Path) -> dict[str, bytes]:
