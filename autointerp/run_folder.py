@@ -112,6 +112,11 @@ class RunPaths:
                 yield from sorted(hp.glob("*.json"), key=lambda p: int(p.stem))
 
 
+OPTIONAL_SUMMARY_FIELDS = ("server_died", "specialization", "explainer_model_sha256", "explainer_model_requested",
+                           "explainer_models_answered", "llm_server")
+"""`RunSummary` fields left out of summary.json when they are None."""
+
+
 @dataclass
 class RunSummary:
     """`summary.json`: what a run produced, built once at the end of each invocation (see the README's outputs)."""
@@ -159,8 +164,7 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: optional parts left out when absent, NaN and infinities as null."""
         out = asdict(self)
-        for key in ("server_died", "specialization", "explainer_model_sha256", "explainer_model_requested",
-                    "explainer_models_answered", "llm_server"):
+        for key in OPTIONAL_SUMMARY_FIELDS:
             if out[key] is None:
                 del out[key]
         return _finite(out)

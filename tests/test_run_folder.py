@@ -9,7 +9,7 @@ import math
 import pytest
 
 from autointerp.records import Latent
-from autointerp.run_folder import RunPaths, RunSummary
+from autointerp.run_folder import OPTIONAL_SUMMARY_FIELDS, RunPaths, RunSummary
 
 
 def test_run_paths_validate_the_name_and_find_siblings(tmp_path):
@@ -49,5 +49,5 @@ def test_a_run_writes_exactly_the_typed_fields(tmp_path):
               parts=Parts(client=CountingClient(), explainer=FakeExplainer(), builder=FakeBuilder(),
                           scorers={"fuzz": FakeScorer("fuzz")}))
     written = json.loads(RunPaths(tmp_path / "run").summary.read_text())
-    fields = [f.name for f in dataclasses.fields(RunSummary) if f.name not in ("server_died", "specialization")]
+    fields = [f.name for f in dataclasses.fields(RunSummary) if f.name not in OPTIONAL_SUMMARY_FIELDS]
     assert list(written) == fields
