@@ -38,15 +38,16 @@ def first_positions(pattern: list[int], window: int, width: int) -> range:
     return range(max(0, p0 - (window - width)), min(p0, width - 1 - span) + 1)
 
 
+def _first_place(pattern: list[int], window: int, width: int, rng: random.Random) -> int | None:
+    """Where in the crop a pattern's first mark is shown: uniform over the feasible places (None: none)."""
+    places = first_positions(pattern, window, width) if pattern else ()
+    return rng.choice(places) if places else None
+
+
 def correct(pattern: list[int], window: int, width: int, rng: random.Random) -> Shown | None:
     """The true pattern in a crop placed so its first mark is shown at a uniform feasible place."""
-    if not pattern:
-        return None
-    places = first_positions(pattern, window, width)
-    if not places:
-        return None
-    q = rng.choice(places)
-    return Shown(pattern[0] - q, width, tuple(pattern))
+    q = _first_place(pattern, window, width, rng)
+    return None if q is None else Shown(pattern[0] - q, width, tuple(pattern))
 
 
 def wrong(pattern: list[int], active: set[int], window: int, width: int, rng: random.Random) -> Shown | None:
@@ -73,12 +74,9 @@ def wrong(pattern: list[int], active: set[int], window: int, width: int, rng: ra
 
 def decoy(pattern: list[int], window: int, width: int, rng: random.Random) -> Shown | None:
     """A positive's pattern on a non-activating window, shown exactly as `correct` would show it."""
-    if not pattern:
+    q = _first_place(pattern, window, width, rng)
+    if q is None:
         return None
-    places = first_positions(pattern, window, width)
-    if not places:
-        return None
-    q = rng.choice(places)
     c = rng.randrange(window - width + 1)
     return Shown(c, width, tuple(p - pattern[0] + q + c for p in pattern))
 
