@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from autointerp.models.gguf_cache import user_cache_dir
+
 logger = logging.getLogger(__name__)
 
 VERSION = "0.3.36"
@@ -34,11 +36,6 @@ PORTABLE_CMAKE_ARGS = (
 """Haswell-level x86-64 (2013+ Intel, 2015+ AMD): AVX2, FMA, F16C, BMI2; no AVX-512, no AMX."""
 
 
-def cache_root() -> Path:
-    """autointerp's user cache folder (`$AUTOINTERP_CACHE`, else `~/.cache/autointerp`)."""
-    return Path(os.environ.get("AUTOINTERP_CACHE") or Path.home() / ".cache" / "autointerp")
-
-
 def build_key(version: str, cmake_args: str) -> str:
     """A short hash of everything that makes two builds differ: version, flags, Python ABI, machine."""
     ident = "|".join([version, " ".join(cmake_args.split()), sys.implementation.cache_tag, platform.machine()])
@@ -47,7 +44,7 @@ def build_key(version: str, cmake_args: str) -> str:
 
 def wheel_dir(version: str, cmake_args: str) -> Path:
     """The folder that holds the one wheel of this version built with these flags."""
-    return cache_root() / "wheels" / f"llama-cpp-python-{version}-{build_key(version, cmake_args)}"
+    return user_cache_dir() / "wheels" / f"llama-cpp-python-{version}-{build_key(version, cmake_args)}"
 
 
 def built_wheel(version: str, cmake_args: str) -> Path | None:
