@@ -9,7 +9,7 @@ the same numbers. It reads the config through whichever route the checkout has, 
 ran on both: `PYTHONPATH=<old checkout>:<old checkout>/tests python tests/quickstart_stage.py`.
 
 Regenerated on purpose in issue 15, when the quickstart gained its second explainer (the top-tokens
-baseline, scored by the same scorers) and went from 20 to 12 latents: `PYTHONPATH=.:tests python
+baseline, scored by the same scorers) and went from 20 to 10 latents: `PYTHONPATH=.:tests python
 tests/quickstart_stage.py > tests/quickstart_stage.json`. The explanations, prompts and results of
 the LLM explainer are unchanged by that (the fake cache has 6 latents, under both limits); the
 golden now also holds the baseline's results and the summary's lift over it.
