@@ -85,7 +85,8 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
     out.update(headline_metrics(summary))
     out.update(comparison_metrics.lift_metrics(summary.get("baseline_explainer")))
     out.update(comparison_metrics.agreement_metrics(summary.get("judge_agreement")))
-    return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    # MLflow refuses "@" in names: `detection@top-tokens` is logged as `detection:top-tokens`
+    return {k.replace("@", ":"): float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
 def headline_metrics(summary: dict[str, Any]) -> dict[str, float]:
