@@ -33,6 +33,8 @@ LANDINGS = [
     ("--explainer_model_max_len 2048", "interpret.explainer.init_args.context_length", 2048),
     ("--explainer_provider openrouter", "interpret.client.class_path", "autointerp.clients.OpenRouter"),
     ("--explainer chain-of-thought", "interpret.explainer.class_path", "autointerp.explainers.ChainOfThoughtExplainer"),
+    ("--explainer top-tokens", "interpret.explainer", {"class_path": "autointerp.explainers.TopTokensExplainer",
+                                                       "init_args": {}}),
     ("--scorers detection recall fuzz simulation", "interpret.scorers", [
         {"class_path": f"autointerp.scorers.{c}Scorer", "init_args": args} for c, args in [
             ("Detection", {"n_examples_per_prompt": 5, "log_probs": False, "structured": False}),

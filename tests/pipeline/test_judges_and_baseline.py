@@ -187,6 +187,14 @@ def test_mlflow_and_the_report_show_agreement_and_lift(first):
     assert f"{kappa['value']:.3g}" in page and f"{lift['lift']:.3g}" in page
     worst = summary["judge_agreement"]["per_hookpoint"][HP]["detection"]["disagree_most"][0]["latent"]
     assert f'data-goto="{worst}"' in page
+    from autointerp.report.load import load_run
+    from autointerp.report.render import page_data
+
+    cards = {c["i"]: c for c in page_data(load_run(run_dir), workers=1)["latents"]}
+    baseline = results(run_dir, "detection@top-tokens")
+    shown = {i: c["bx"].get("top-tokens") for i, c in cards.items() if c["bx"]}
+    assert shown and shown == {i: r["explanation"] for i, r in baseline.items() if r["explanation"]}
+    assert all("second_judge" not in c["bx"] and "shuffled" not in c["bx"] for c in cards.values())
 
 
 def test_a_resumed_run_asks_neither_judge_anything(first):
