@@ -86,17 +86,21 @@ class SecondJudge:
 
 
 def verdict_pairs(a: ScoreResult, b: ScoreResult) -> tuple[list[bool], list[bool]]:
-    """The two judges' binary verdicts on the same items, paired in order; items either left
-    unanswered are dropped. ValueError when the two results were not asked the same items."""
-    if len(a.samples) != len(b.samples):
-        raise ValueError(f"{a.latent}: {len(a.samples)} items for the judge, {len(b.samples)} for the second judge")
+    """The two judges' binary verdicts on the same items, paired by (row, start, role, kind) in
+    order; items either judge left unanswered, or that only one of them was asked, are dropped."""
+    theirs: dict[tuple, list] = {}
+    for t in b.samples:
+        theirs.setdefault((t.row, t.start, t.role, t.kind), []).append(t)
     x, y = [], []
-    for s, t in zip(a.samples, b.samples):
-        if (s.row, s.start, s.role, s.kind) != (t.row, t.start, t.role, t.kind):
-            raise ValueError(f"{a.latent}: the two judges were shown different items")
-        if s.prediction is not None and t.prediction is not None:
+    for s in a.samples:
+        same = theirs.get((s.row, s.start, s.role, s.kind))
+        t = same.pop(0) if same else None
+        if t is not None and s.prediction is not None and t.prediction is not None:
             x.append(bool(s.prediction))
             y.append(bool(t.prediction))
+    if len(x) < len(a.samples) and len(a.samples) != len(b.samples):
+        logger.warning("%s: the judges were asked %d and %d items; %d pairs compared", a.latent, len(a.samples),
+                       len(b.samples), len(x))
     return x, y
 
 

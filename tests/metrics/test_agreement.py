@@ -69,3 +69,17 @@ def test_the_interval_resamples_latents_not_verdicts():
     out = agreement(pairs_of([0.5] * 6, [0.5] * 6, verdicts), seed=0, n_boot=1000)
     assert out["kappa"]["ci_low"] < 0 < out["kappa"]["ci_high"]
     assert math.isnan(out["pearson"]["value"])  # constant scores: undefined, not 0 or 1
+
+
+def test_verdicts_are_paired_by_item_not_by_position():
+    from autointerp.pipeline.second_judge import verdict_pairs
+    from autointerp.records import Latent, ScoredSample, ScoreResult
+
+    def result(items):
+        return ScoreResult(Latent("hp", 0), "detection", "x",
+                           samples=[ScoredSample(row=r, start=0, role="test", activating=True, prediction=p, kind=k)
+                                    for r, k, p in items])
+
+    a = result([(1, None, True), (2, None, False), (3, "wrong", True), (3, "correct", None)])
+    b = result([(3, "wrong", False), (2, None, False), (1, None, True), (4, None, True), (3, "correct", True)])
+    assert verdict_pairs(a, b) == ([True, False, True], [True, False, False])
