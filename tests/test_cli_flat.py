@@ -33,8 +33,6 @@ LANDINGS = [
     ("--explainer_model_max_len 2048", "interpret.explainer.init_args.context_length", 2048),
     ("--explainer_provider openrouter", "interpret.client.class_path", "autointerp.clients.OpenRouter"),
     ("--explainer chain-of-thought", "interpret.explainer.class_path", "autointerp.explainers.ChainOfThoughtExplainer"),
-    ("--explainer top-tokens", "interpret.explainer", {"class_path": "autointerp.explainers.TopTokensExplainer",
-                                                       "init_args": {}}),
     ("--scorers detection recall fuzz simulation", "interpret.scorers", [
         {"class_path": f"autointerp.scorers.{c}Scorer", "init_args": args} for c, args in [
             ("Detection", {"n_examples_per_prompt": 5, "log_probs": False, "structured": False}),
@@ -88,6 +86,12 @@ def test_every_spec_flag_has_the_spec_default():
 def test_each_flag_lands_in_the_config(flags, path, expected):
     config = build_config(parser().parse_args([*BASE, *shlex.split(flags)]))
     assert lookup(config, path) == expected
+
+
+def test_the_top_tokens_explainer_takes_no_llm_settings():
+    config = build_config(parser().parse_args([*BASE, "--explainer", "top-tokens"]))
+    assert lookup(config, "interpret.explainer") == {"class_path": "autointerp.explainers.TopTokensExplainer",
+                                                      "init_args": {}}
 
 
 def test_every_spec_flag_is_covered_here():
