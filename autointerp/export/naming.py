@@ -5,12 +5,15 @@ Neuronpedia files every latent under (modelId, layer, index), where `layer` is a
 layers of one SAE family, and the web app reads the layer number back from the text before the
 first `-` (webapp lib/utils/source.ts). Our hookpoint `layers.15` is block 15's output, the
 residual stream (`res`); `layers.5.mlp` is an MLP output (`mlp`); `layers.3.self_attn` an attention
-output (`att`); any other submodule keeps its own name.
+output (`att`); any other submodule keeps its own name. A transcoder (its sparsify `cfg.json` says
+`transcode: true`) is `transcoder`, as in Neuronpedia's `gemmascope-transcoder-16k`.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 """What Neuronpedia accepts in a model id (its zod rule, at most 128 characters) and in a source set name."""
@@ -72,13 +75,16 @@ def width(d_sae: int | None) -> str:
     return f"{d_sae // 1024}k" if d_sae % 1024 == 0 else str(d_sae)
 
 
-def source_ids(hookpoints: dict[str, int | None], source_set: str | None = None) -> dict[str, tuple[str, str]]:
-    """{hookpoint: (source id, source set name)}; ValueError when two hookpoints would share a source id."""
+def source_ids(hookpoints: dict[str, int | None], source_set: str | None = None,
+               transcoders: frozenset[str] = frozenset()) -> dict[str, tuple[str, str]]:
+    """{hookpoint: (source id, source set name)} from {hookpoint: d_sae}; ValueError when two hookpoints
+    would share a source id."""
     if source_set is not None:
         checked_name("source_set", source_set)
     out: dict[str, tuple[str, str]] = {}
     for hookpoint, d_sae in hookpoints.items():
         layer, kind = layer_and_kind(hookpoint)
+        kind = "transcoder" if hookpoint in transcoders else kind
         set_name = source_set or "-".join(p for p in (kind, width(d_sae)) if p)
         out[hookpoint] = (f"{layer}-{set_name}", set_name)
     seen: dict[str, str] = {}
@@ -88,3 +94,17 @@ def source_ids(hookpoints: dict[str, int | None], source_set: str | None = None)
                              f"{source!r} (same layer and hook kind), and a Neuronpedia source holds one hookpoint")
         seen[source] = hookpoint
     return out
+
+
+def transcoders(sparse_model: str | None, hookpoints: list[str]) -> frozenset[str]:
+    """The hookpoints whose coder is a transcoder, read from a local sparsify folder's `<hookpoint>/cfg.json`
+    (no weights load; a hub id or another layout gives none)."""
+    found = set()
+    for hookpoint in hookpoints:
+        cfg = Path(sparse_model or "") / hookpoint / "cfg.json"
+        try:
+            if sparse_model and json.loads(cfg.read_text()).get("transcode") is True:
+                found.add(hookpoint)
+        except (OSError, ValueError):
+            continue
+    return frozenset(found)

@@ -84,8 +84,10 @@ def _names(run: RunData, manifest: dict[str, Any], options: ExportOptions) -> np
     hookpoints = dict.fromkeys(f.hookpoint for f in run.files)
     sizes = {hp: (per_hp.get(hp) or {}).get("d_sae") for hp in hookpoints}
     release = naming.checked_name("release", options.release) if options.release else naming.slug(f"autointerp-{run.name}")
+    sparse = run.summary.get("sparse_model") or manifest.get("sparse_model")
+    sources = naming.source_ids(sizes, options.source_set, naming.transcoders(sparse, list(hookpoints)))
     return np_rows.Names(model_id=naming.model_id(model, options.model_id), release=release,
-                         creator_name=options.creator_name, sources=naming.source_ids(sizes, options.source_set))
+                         creator_name=options.creator_name, sources=sources)
 
 
 def _write(root: Path, run: RunData, manifest: dict[str, Any], names: np_rows.Names, options: ExportOptions) -> _Seen:
