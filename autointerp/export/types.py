@@ -20,14 +20,14 @@ CREATOR = "autointerp"
 
 
 def scorer_settings(run_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """{scorer name: init_args} from the run's config (`DetectionScorer` writes under `detection`)."""
+    """{scorer name: its config entry (class_path, init_args)} from the run's config (`DetectionScorer` writes under `detection`)."""
     out = {}
     for entry in (run_config.get("interpret") or {}).get("scorers") or []:
         if not isinstance(entry, dict):
             continue
         args = entry.get("init_args") or {}
         cls = str(entry.get("class_path", "")).rsplit(".", 1)[-1]
-        out[str(args.get("name") or cls.removesuffix("Scorer").lower())] = args
+        out[str(args.get("name") or cls.removesuffix("Scorer").lower())] = entry
     return out
 
 
@@ -39,7 +39,7 @@ def score_models(scorers: list[str], llm: str | None, run_config: dict[str, Any]
         base = scorer.split("@")[0]
         if base in LOCAL_MODEL_SCORERS:
             key, default = LOCAL_MODEL_SCORERS[base]
-            out[scorer] = str((settings.get(base) or {}).get(key) or default)
+            out[scorer] = str(((settings.get(base) or {}).get("init_args") or {}).get(key) or default)
         else:
             out[scorer] = llm
     return out

@@ -65,3 +65,15 @@ def test_a_transcoder_is_named_so(tmp_path):
     assert naming.transcoders("EleutherAI/some-hub-repo", ["layers.4.mlp"]) == frozenset()
     ids = naming.source_ids({"layers.4.mlp": 2048, "layers.5.mlp": 2048}, transcoders=found)
     assert ids == {"layers.4.mlp": ("4-transcoder-2k", "transcoder-2k"), "layers.5.mlp": ("5-mlp-2k", "mlp-2k")}
+
+
+def test_score_models_name_the_model_that_made_each_value():
+    from autointerp.export.types import score_models
+
+    config = {"interpret": {"scorers": [
+        {"class_path": "autointerp.scorers.DetectionScorer", "init_args": {"structured": True}},
+        {"class_path": "autointerp.scorers.EmbeddingScorer", "init_args": {"model_path": "/m/minilm"}},
+        {"class_path": "SurprisalScorer"}]}}
+    got = score_models(["detection", "embedding", "surprisal", "fuzz@shuffled"], "openai/gpt-4o-mini", config)
+    assert got == {"detection": "openai/gpt-4o-mini", "embedding": "/m/minilm", "surprisal": "SmolLM2-135M-Instruct",
+                   "fuzz@shuffled": "openai/gpt-4o-mini"}
