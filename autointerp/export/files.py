@@ -62,10 +62,3 @@ def write_batch(folder: Path, batch: int, rows: list[dict[str, Any]]) -> int:
     (folder / f"batch-{batch}.jsonl.gz").write_bytes(gzip.compress(_lines(rows), compresslevel=GZIP_LEVEL))
     return len(rows)
 
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The rows of a `.jsonl` or `.jsonl.gz` file."""
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        data = gzip.decompress(data)
-    return [json.loads(line) for line in data.decode().splitlines() if line.strip()]

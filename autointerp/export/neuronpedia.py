@@ -65,9 +65,9 @@ def model_row(names: Names, model: str | None, model_owner: str) -> dict[str, An
             "instruct": names.model_id.endswith(("-instruct", "-it"))}
 
 
-def release_row(names: Names, description: str) -> dict[str, Any]:
+def release_row(names: Names, description: str, short: str) -> dict[str, Any]:
     """release.jsonl."""
-    return {"name": names.release, "description": description, "descriptionShort": description[:120],
+    return {"name": names.release, "description": description, "descriptionShort": short,
             "creatorName": names.creator_name, "creatorId": DEFAULT_CREATOR_ID, "urls": [], "visibility": VISIBILITY}
 
 

@@ -74,6 +74,7 @@ def export_run(run_dir: str | Path, out: str | Path, fmt: str = "neuronpedia", o
     names = _names(run, manifest, options)
     with files.staged(out) as tmp:
         seen = _write(tmp, run, manifest, names, options)
+    logger.info("exported run %s to %s: %s", run.name, out, seen.counts)
     return seen.counts
 
 
@@ -113,7 +114,8 @@ def _metadata(folder: Path, run: RunData, manifest: dict[str, Any], names: np_ro
     data = run.run_config.get("data") or {}
     files.write_jsonl(folder / "model.jsonl", [np_rows.model_row(names, model, naming.owner(model))])
     files.write_jsonl(folder / "release.jsonl", [np_rows.release_row(
-        names, f"autointerp run {run.name}: explanations and scores of the latents of {sparse} on {model}")])
+        names, f"autointerp run {run.name}: explanations and scores of the latents of {sparse} on {model}",
+        f"autointerp run {run.name}")])
     files.write_jsonl(folder / "sourceset.jsonl", [np_rows.sourceset_row(names, hookpoint, f"{hookpoint} of {sparse}")])
     notes = (f"autointerp run {run.name}; hookpoint {hookpoint}; sparse model {sparse}; dataset split "
              f"{data.get('dataset_split')}; an activation is a window of cached row dataIndex")

@@ -160,6 +160,19 @@ def test_an_exported_score_equals_the_runs_score(exported, run_dir):
     assert details["metric"] == "balanced_accuracy" and details["metrics"]["balanced_accuracy_chance"] == 0.5
 
 
+def test_the_export_imports_no_lightning_torch_or_transformers(run_dir, tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom autointerp.cli import main\nrc = main(sys.argv[1:])\n"
+            "print('HEAVY', [m for m in ('lightning', 'torch', 'transformers', 'mlflow') if m in sys.modules], rc)")
+    args = ["export", "--name", run_dir.name, "--results_dir", str(run_dir.parent), "--format", "neuronpedia",
+            "--out", str(tmp_path / "o")]
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert "HEAVY [] 0" in proc.stdout, proc.stdout[-500:] + proc.stderr[-2000:]
+    assert list((tmp_path / "o").glob("*/*/explanations/batch-0.jsonl.gz"))
+
+
 def test_batches_split_latents_by_index(run_dir, tmp_path):
     out = tmp_path / "batched"
     assert main(["export", "--name", run_dir.name, "--results_dir", str(run_dir.parent), "--format", "neuronpedia",
