@@ -7,6 +7,11 @@ and results against the restructured code before issue 13 changed the scorers). 
 bound to the run) with today's `configs/quickstart.yaml`: every request the LLM receives (messages
 and settings) and every explanation and score written must be byte-identical, so the same seed
 gives the same explanations and scores with a real LLM too.
+
+Regenerated on purpose for issue 20 (`PYTHONPATH=.:tests python tests/quickstart_stage.py`): the
+scorer prompts put the explanation and instructions before the excerpts (a shared head for a
+server's prefix cache), so the requests changed, and with them the scripted LLM's hashed answers;
+the same 43 requests, 6 latents explained.
 """
 
 from __future__ import annotations
