@@ -8,9 +8,11 @@ bound to the run) with today's `configs/quickstart.yaml`: every request the LLM 
 and settings) and every explanation and score written must be byte-identical, so the same seed
 gives the same explanations and scores with a real LLM too.
 
-Issue 15 regenerated the golden on purpose (see `tests/quickstart_stage.py`): the quickstart's second
-explainer, the top-tokens baseline, is scored beside the LLM explainer; the LLM explainer's metrics
-in the new golden are those of the old one.
+Regenerated on purpose twice (`PYTHONPATH=.:tests python tests/quickstart_stage.py`): for issue 15
+the quickstart's second explainer, the top-tokens baseline, is scored beside the LLM explainer (the
+LLM explainer's metrics were those of the old golden); for issue 20 the scorer prompts put the
+explanation and instructions before the excerpts (a shared head for a server's prefix cache), so the
+requests changed, and with them the scripted LLM's hashed answers.
 """
 
 from __future__ import annotations
