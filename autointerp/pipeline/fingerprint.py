@@ -18,6 +18,10 @@ SKIPPED = {"tokenizer", "model", "client"}
 """Attributes that are heavy objects, not settings (the tokenizer is covered by the cache's model)."""
 
 
+UNSET_IS_ABSENT = {"n_examples_select": 0, "n_non_activating_select": None}
+"""Examples settings left out of the fingerprint at these defaults (they came after runs already on disk)."""
+
+
 def settings_of(obj: Any) -> dict[str, Any]:
     """The plain-data public attributes of a component (its settings), with its class name."""
     out: dict[str, Any] = {"class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
@@ -51,6 +55,8 @@ def _examples_settings(examples: Any) -> dict[str, Any]:
     out = {}
     for item in fields(examples):
         value = getattr(examples, item.name)
+        if item.name in UNSET_IS_ABSENT and value == UNSET_IS_ABSENT[item.name]:
+            continue  # a setting added later, at its default: earlier runs' fingerprints still match
         out[item.name] = value if _plain(value) else settings_of(value)
     return out
 
