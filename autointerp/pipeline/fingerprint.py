@@ -73,11 +73,16 @@ class Protocol:
     """The current run's fingerprints: one for explanations, one per scorer (and its control)."""
 
     def __init__(self, manifest: dict[str, Any], examples: Any, explainer: Any, scorers: dict[str, Any],
-                 llm: str) -> None:
-        """manifest: the cache's; examples: the ExamplesConfig; llm: the model that explains and judges."""
+                 llm: str, selection: Any = None) -> None:
+        """manifest: the cache's; examples: the ExamplesConfig; llm: the model that explains and judges;
+        selection: the SelectionConfig (covered, with its scorer's settings, only when it is active)."""
         examples_settings = _examples_settings(examples)
-        self.explanation = digest({"cache": cache_identity(manifest), "examples": examples_settings,
-                                   "explainer": settings_of(explainer), "llm": llm})
+        made_by = {"cache": cache_identity(manifest), "examples": examples_settings,
+                   "explainer": settings_of(explainer), "llm": llm}
+        if selection is not None and selection.active:
+            name = selection.scorer_name(list(scorers), {n: s.needs_explanation for n, s in scorers.items()})
+            made_by["selection"] = {**selection.to_dict(), "scorer_settings": settings_of(scorers.get(name))}
+        self.explanation = digest(made_by)
         self._scorers = {name: settings_of(scorer) for name, scorer in scorers.items()}
         self._llm = llm
 
