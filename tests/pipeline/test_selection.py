@@ -236,3 +236,32 @@ def test_bad_selection_settings_name_themselves(selection, examples, message):
     with pytest.raises(ValueError) as err:
         InterpretConfig(selection=selection, examples=examples)
     assert message in str(err.value)
+
+
+def test_the_report_shows_the_candidates_and_the_select_split(cache):
+    from autointerp.report import write_report
+    from autointerp.report.headless import Chromium, find_chromium
+
+    run_dir, _, _ = run(cache, "page", k=3, rounds=1)
+    path = write_report(run_dir)
+    files = explanation_files(run_dir)
+    if not find_chromium():
+        pytest.fail("chromium is missing: `make install` installs Debian's chromium (or set $CHROMIUM)")
+    with Chromium(timeout=60) as browser:
+        page = browser.open(path.as_uri())
+        page.wait_for("document.documentElement.dataset.ready === '1'")
+        lists = page.evaluate("[...document.querySelectorAll('#cards .card details.selection')]"
+                              ".map(d => [...d.querySelectorAll('li')].map(li => [li.className, li.textContent]))")
+        assert page.console_errors() == []
+        roles = page.evaluate("JSON.parse(document.getElementById('report-data').textContent).latents"
+                              ".map(c => [[...new Set(c.act.map(e => e.k))].sort(), c.nnon])")
+    assert len(lists) == len(files) == 3
+    for items, data in zip(lists, files):
+        block = data["selection"]
+        assert len(items) == len(block["candidates"]) == 4  # 3 draws and 1 revision
+        chosen = [text for cls, text in items if cls == "chosen"]
+        assert len(chosen) == 1 and data["explanation"]["text"] in chosen[0]
+    for (shown, n_non), data in zip(roles, files):  # every split is labelled; the silent ones counted
+        assert shown == ["select", "test", "train"]
+        record = data["record"]
+        assert n_non == len(record["negatives"]) + len(record["select_negatives"]) + len(record["explainer_negatives"])
