@@ -75,11 +75,12 @@ class ExamplesConfig:
         _check_int("seed", self.seed, minimum=0)
         if self.n_non_activating_select is not None:
             _check_int("n_non_activating_select", self.n_non_activating_select, minimum=0)
-        wanted = self.n_examples_train + self.n_examples_test
+        wanted = self.n_examples_train + self.n_examples_test + self.n_examples_select
         if self.min_examples < wanted:  # legal (the quickstart does it), but never silent
-            logger.warning("min_examples (%d) < n_examples_train + n_examples_test (%d): a latent with fewer "
+            select = " + n_examples_select" if self.n_examples_select else ""
+            logger.warning("min_examples (%d) < n_examples_train + n_examples_test%s (%d): a latent with fewer "
                            "activating windows keeps its %d test windows and gets fewer train windows",
-                           self.min_examples, wanted, self.n_examples_test)
+                           self.min_examples, select, wanted, self.n_examples_test)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: plain settings, the sampler and source as their class path."""
