@@ -84,9 +84,11 @@ class Selector:
     """Chooses one latent's explanation on the select split (see the module docstring)."""
 
     def __init__(self, config: SelectionConfig, explainer: Explainer, scorer_name: str, scorer: Scorer,
-                 client: Client, paths: RunPaths, fingerprint: str, seed: int, accounting: Any = None) -> None:
-        """fingerprint: the explanation protocol's (a saved state of another protocol is started over)."""
-        self.config, self.explainer, self.client = config, explainer, client
+                 client: Client, paths: RunPaths, fingerprint: str, seed: int, accounting: Any = None,
+                 start_over: bool = False) -> None:
+        """fingerprint: the explanation protocol's (a saved state of another protocol is started over);
+        start_over: ignore saved states (`overwrite: [explanations]`)."""
+        self.config, self.explainer, self.client, self.start_over = config, explainer, client, start_over
         self.scorer_name, self.scorer = scorer_name, scorer
         self.paths, self.fingerprint, self.seed, self.accounting = paths, fingerprint, seed, accounting
 
@@ -105,7 +107,7 @@ class Selector:
         return _explanation(record, state["candidates"][best]), self._block(state, best)
 
     def _load(self, record: LatentRecord) -> dict[str, Any]:
-        saved = read_json(progress_path(self.paths, record.latent))
+        saved = None if self.start_over else read_json(progress_path(self.paths, record.latent))
         if saved and saved.get("fingerprint") == self.fingerprint:
             return saved
         return {"fingerprint": self.fingerprint, "candidates": [], "rounds": [], "stopped": None}
@@ -257,7 +259,8 @@ def _explanation(record: LatentRecord, candidate: dict[str, Any]) -> Explanation
 
 def make_selector(config: Any, explainer: Explainer, scorers: dict[str, Scorer], client: Client, paths: RunPaths,
                   fingerprint: str, accounting: Any = None) -> Selector | None:
-    """The stage's selector, or None when selection is off; `config` is the InterpretConfig."""
+    """The stage's selector, or None when selection is off; `config` is the InterpretConfig (its
+    `overwrite: [explanations]` or `[cache]` starts every latent's selection over)."""
     selection = config.selection
     if not selection.active:
         return None
@@ -266,4 +269,6 @@ def make_selector(config: Any, explainer: Explainer, scorers: dict[str, Scorer],
     name = selection.scorer_name(names, needs)
     if name not in scorers:  # scorers passed in by a caller, not the config's
         raise ValueError(f"selection.scorer={selection.scorer!r} is not one of the run's scorers {names}")
-    return Selector(selection, explainer, name, scorers[name], client, paths, fingerprint, config.seed, accounting)
+    start_over = bool({"explanations", "cache"} & set(config.overwrite))
+    return Selector(selection, explainer, name, scorers[name], client, paths, fingerprint, config.seed, accounting,
+                    start_over)

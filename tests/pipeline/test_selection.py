@@ -88,7 +88,7 @@ def cache(tmp_path_factory):
     return root, tokenizer
 
 
-def run(cache, name: str, client: WordJudge | None = None, num_proc: int = 2, **selection) -> tuple[Path, dict, WordJudge]:
+def run(cache, name: str, client: WordJudge | None = None, num_proc: int = 2, overwrite=(), **selection) -> tuple[Path, dict, WordJudge]:
     """Interpret 3 latents with select split 20+20 (always, so the test split is the same in every run)."""
     root, tokenizer = cache
     run_dir = root / name
@@ -99,7 +99,7 @@ def run(cache, name: str, client: WordJudge | None = None, num_proc: int = 2, **
     client = client or WordJudge()
     config = InterpretConfig(
         explainer=DefaultExplainer(), scorers=[DetectionScorer(n_examples_per_prompt=5)], max_latents=3,
-        pipeline_num_proc=num_proc, output_tokens=False, mlflow=False, report=False, selection=selection,
+        pipeline_num_proc=num_proc, overwrite=list(overwrite), output_tokens=False, mlflow=False, report=False, selection=selection,
         examples={"min_examples": 60, "n_examples_train": 10, "n_examples_select": 20, "n_examples_test": 20,
                   "n_non_activating": 20, "example_ctx_len": 8},
     )
@@ -211,6 +211,9 @@ def test_a_rerun_redoes_nothing_and_a_cut_run_redoes_only_what_was_lost(cache):
     assert stages["score/detection"] == first.stages()["score/detection"]
     after = [json.loads(p.read_text()) for p in sorted((run_dir / "explanations").rglob("*.json"))]
     assert all(a["selection"]["revisions"][0]["candidate"] is not None for a in after)
+    # asking to redo the explanations redoes the selection too
+    _, _, redone = run(cache, "resume", overwrite=["explanations"], k=3, rounds=1)
+    assert redone.stages() == first.stages()
 
 
 def test_a_spent_budget_stops_revising(cache):
