@@ -88,7 +88,7 @@ def cache(tmp_path_factory):
     return root, tokenizer
 
 
-def run(cache, name: str, client: WordJudge | None = None, num_proc: int = 2, overwrite=(), **selection) -> tuple[Path, dict, WordJudge]:
+def run(cache, name: str, client: WordJudge | None = None, num_proc: int = 2, overwrite=(), mlflow_uri=None, **selection) -> tuple[Path, dict, WordJudge]:
     """Interpret 3 latents with select split 20+20 (always, so the test split is the same in every run)."""
     root, tokenizer = cache
     run_dir = root / name
@@ -99,7 +99,8 @@ def run(cache, name: str, client: WordJudge | None = None, num_proc: int = 2, ov
     client = client or WordJudge()
     config = InterpretConfig(
         explainer=DefaultExplainer(), scorers=[DetectionScorer(n_examples_per_prompt=5)], max_latents=3,
-        pipeline_num_proc=num_proc, overwrite=list(overwrite), output_tokens=False, mlflow=False, report=False, selection=selection,
+        pipeline_num_proc=num_proc, overwrite=list(overwrite), output_tokens=False, mlflow=mlflow_uri is not None,
+        tracking_uri=mlflow_uri, report=False, selection=selection,
         examples={"min_examples": 60, "n_examples_train": 10, "n_examples_select": 20, "n_examples_test": 20,
                   "n_non_activating": 20, "example_ctx_len": 8},
     )
@@ -184,11 +185,18 @@ def test_the_reported_figure_is_the_test_score_not_the_selection_score(cache):
     assert summary["per_hookpoint"]["layers.15"]["detection"]["balanced_accuracy"]["mean"] == pytest.approx(np.mean(per_latent))
 
 
-def test_every_call_is_counted_under_its_stage(cache):
-    _, summary, client = run(cache, "costs", k=3, rounds=1)
+def test_every_call_is_counted_under_its_stage_in_the_summary_and_mlflow(cache, tmp_path):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run_dir, summary, client = run(cache, "costs", mlflow_uri=uri, k=3, rounds=1)
     counted = {stage: usage["calls"] for stage, usage in summary["usage"].items()}
     assert counted == dict(client.stages())
     assert set(counted) == {"explain", "select/detection", "revise", "score/detection"}
+    run_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
+    logged = mlflow.MlflowClient(tracking_uri=uri).get_run(run_id).data
+    assert {s: logged.metrics[f"usage/{s}/calls"] for s in counted} == counted
+    assert logged.params["interpret.selection.k"] == "3"
 
 
 def test_a_rerun_redoes_nothing_and_a_cut_run_redoes_only_what_was_lost(cache):
