@@ -68,16 +68,21 @@ def _value(result: dict[str, Any] | None, metric: str) -> float:
 def chosen_index(state: dict[str, Any], metric: str) -> int | None:
     """The kept candidate: the best draw (ties: the earliest, so the single-shot one), then each
     round's revision when it scores strictly better on select. None when no draw succeeded."""
+    return _replay(state, metric)[0]
+
+
+def _replay(state: dict[str, Any], metric: str) -> tuple[int | None, list[bool]]:
+    """(the kept candidate, whether each round's revision replaced the one kept before it)."""
     cands = state["candidates"]
     draws = [i for i, c in enumerate(cands) if c["origin"] != "revision" and c.get("error") is None]
     if not draws:
-        return None
-    best = max(draws, key=lambda i: (_value(cands[i].get("select"), metric), -i))
+        return None, [False] * len(state["rounds"])
+    best, kept = max(draws, key=lambda i: (_value(cands[i].get("select"), metric), -i)), []
     for rnd in state["rounds"]:
         new = rnd.get("candidate")
-        if new is not None and _value(cands[new].get("select"), metric) > _value(cands[best].get("select"), metric):
-            best = new
-    return best
+        kept.append(new is not None and _value(cands[new].get("select"), metric) > _value(cands[best].get("select"), metric))
+        best = new if kept[-1] else best
+    return best, kept
 
 
 class Selector:
@@ -189,8 +194,11 @@ class Selector:
         if best is None:
             rnd["error"] = "no candidate to revise"
         else:
-            missed, alarms = self._mistakes(record, state["candidates"][best].get("select"))
-            if not missed and not alarms:
+            judged = state["candidates"][best].get("select") or {}
+            missed, alarms = self._mistakes(record, judged)
+            if judged.get("error"):
+                rnd["error"] = f"its select score failed ({judged['error']}): nothing to revise from"
+            elif not missed and not alarms:
                 rnd["error"] = "no mistakes on select: nothing to revise"
             else:
                 await self._ask_revision(record, state, best, missed, alarms, rnd)
@@ -237,9 +245,10 @@ class Selector:
             "select_score": _plain(_value(c.get("select"), metric)) if c.get("error") is None else None,
             "select_error": (c.get("select") or {}).get("error"),
         } for c in state["candidates"]]
+        revisions = [{**rnd, "kept": kept} for rnd, kept in zip(state["rounds"], _replay(state, metric)[1])]
         return {
             "scorer": self.scorer_name, "metric": metric, "k": self.config.k, "rounds": self.config.rounds,
-            "candidates": candidates, "revisions": state["rounds"], "chosen": best,
+            "candidates": candidates, "revisions": revisions, "chosen": best,
             "chosen_select_score": candidates[best]["select_score"], "stopped": state.get("stopped"),
             "note": "select_score is measured on the select split only; the reported scores are on test",
         }

@@ -131,6 +131,10 @@ def test_best_of_k_and_revision_raise_the_test_score(cache):
         scores[name] = summary["per_hookpoint"]["layers.15"]["detection"]["balanced_accuracy"]["mean"]
         assert scores[name] == pytest.approx(np.mean(by_hand))
     assert scores["single"] < scores["best3"] < scores["revised"]
+    for data in files:  # the revision named every firing word: better on select, so kept
+        block = data["selection"]
+        assert block["revisions"][0]["kept"] and block["chosen"] == 3 == block["revisions"][0]["candidate"]
+        assert block["chosen_select_score"] > block["candidates"][block["revisions"][0]["from"]]["select_score"]
     assert scores["revised"] == pytest.approx(1.0)  # naming every firing word: the judge is right everywhere
 
 
@@ -170,6 +174,7 @@ def test_the_reported_figure_is_the_test_score_not_the_selection_score(cache):
         chosen = block["candidates"][block["chosen"]]
         assert chosen["text"] == data["explanation"]["text"]
         assert block["chosen_select_score"] == max(c["select_score"] for c in block["candidates"])
+        assert block["revisions"] == []
         latent = data["latent"]
         score = json.loads((run_dir / "scores" / "detection" / latent["hookpoint"] / f"{latent['index']}.json").read_text())
         assert {s["role"] for s in score["samples"]} == {"test", "negative"}
@@ -276,3 +281,20 @@ def test_the_report_shows_the_candidates_and_the_select_split(cache):
         assert shown == ["select", "test", "train"]
         record = data["record"]
         assert n_non == len(record["negatives"]) + len(record["select_negatives"]) + len(record["explainer_negatives"])
+
+
+def test_the_choice_rule_on_hand_made_states():
+    from autointerp.pipeline.selection import chosen_index
+
+    def cand(origin, value, error=None):
+        return {"origin": origin, "error": error, "select": None if error else {"metrics": {"balanced_accuracy": value}}}
+
+    state = {"candidates": [cand("single-shot", 0.6), cand("draw", 0.8), cand("draw", 0.8), cand("revision", 0.8),
+                            cand("revision", 0.9)],
+             "rounds": [{"candidate": 3}, {"candidate": 4}]}
+    assert chosen_index(state, "balanced_accuracy") == 4  # tie at 0.8 keeps draw 1; the 0.9 revision wins
+    state["candidates"][4]["select"]["metrics"]["balanced_accuracy"] = math.nan
+    assert chosen_index(state, "balanced_accuracy") == 1  # a tie or NaN never replaces
+    state["candidates"][1] = cand("draw", None, error="ExplanationError: no explanation")
+    assert chosen_index(state, "balanced_accuracy") == 2
+    assert chosen_index({"candidates": [cand("single-shot", None, error="x")], "rounds": []}, "balanced_accuracy") is None
