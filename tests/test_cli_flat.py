@@ -88,6 +88,12 @@ def test_each_flag_lands_in_the_config(flags, path, expected):
     assert lookup(config, path) == expected
 
 
+def test_the_top_tokens_explainer_takes_no_llm_settings():
+    config = build_config(parser().parse_args([*BASE, "--explainer", "top-tokens"]))
+    assert lookup(config, "interpret.explainer") == {"class_path": "autointerp.explainers.TopTokensExplainer",
+                                                      "init_args": {}}
+
+
 def test_every_spec_flag_is_covered_here():
     covered = {t[2:] for f, _, _ in LANDINGS for t in shlex.split(f) if t.startswith("--")}
     assert covered | {"load_in_8bit", "hf_token"} == set(SPEC_DEFAULTS) | {"num_gpus", "name"}

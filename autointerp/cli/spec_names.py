@@ -23,6 +23,7 @@ EXPLAINERS = {
     "default": "autointerp.explainers.DefaultExplainer",
     "contrastive": "autointerp.explainers.ContrastiveExplainer",
     "chain-of-thought": "autointerp.explainers.ChainOfThoughtExplainer",
+    "top-tokens": "autointerp.explainers.TopTokensExplainer",
 }
 """`--explainer` -> explainer class."""
 
@@ -77,6 +78,8 @@ def explainer_spec(args: argparse.Namespace) -> dict[str, Any]:
     _choice("explainer", args.explainer, EXPLAINERS)
     name = "contrastive" if args.explainer == "default" and args.non_activating_source == "FAISS" else args.explainer
     init = {"context_length": args.explainer_model_max_len, "structured": bool(args.structured)}
+    if name == "top-tokens":  # no LLM: neither a context nor a reply format applies
+        init = {}
     return {"class_path": EXPLAINERS[name], "init_args": init}
 
 
