@@ -12,9 +12,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-Role = Literal["train", "test", "explainer_negative", "negative"]
+Role = Literal["train", "test", "explainer_negative", "negative", "select", "select_negative"]
 """Where an example is used: explainer training, scorer test, negative shown to an explainer,
-negative used by scorers. The last two are always disjoint."""
+negative used by scorers, and the select split (activating and non-activating windows used only to
+choose and revise explanations, never for reported scores). All are pairwise disjoint."""
 
 
 @dataclass(frozen=True, order=True)
@@ -103,10 +104,18 @@ class LatentRecord:
     """Negatives asked for but not found."""
     top_output_tokens: list[str] | None = None
     """Tokens the decoder direction promotes most through the unembedding, when computed."""
+    select: list[ActivatingExample] = field(default_factory=list)
+    """Activating windows of the select split: used only to choose and revise explanations."""
+    select_negatives: list[NonActivatingExample] = field(default_factory=list)
+    """Non-activating windows of the select split (the selection scorer's negatives)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return _jsonable(asdict(self))
+        """JSON-ready form (the select lists only when the record has a select split)."""
+        out = _jsonable(asdict(self))
+        for key in ("select", "select_negatives"):
+            if not out[key]:
+                del out[key]  # records without a select split read as they always did
+        return out
 
 
 @dataclass

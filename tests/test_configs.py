@@ -126,3 +126,9 @@ def test_scorers_that_compare_classes_refuse_zero_negatives(scorer):
     from autointerp.scorers import SimulationScorer
 
     InterpretConfig(scorers=[SimulationScorer()], examples=ExamplesConfig(n_non_activating=0))  # one class is fine there
+
+
+def test_research_chooses_explanations_on_a_select_split():
+    interpret = instantiate_interpret(Path(__file__).resolve().parent.parent / "configs" / "research.yaml")
+    assert (interpret.selection.k, interpret.selection.rounds, interpret.selection.scorer) == (5, 2, "detection")
+    assert interpret.examples.n_examples_select == 30 and interpret.examples.n_select_negatives == 30

@@ -13,7 +13,7 @@ import numpy as np
 from autointerp.examples.config import ExamplesConfig
 from autointerp.examples.decoding import TokenDecoder
 from autointerp.examples.non_activating import Candidates, FaissSource, NeighboursSource, NonActivatingSource, Query, RandomSource
-from autointerp.examples.samplers import QuantileSampler, Sampler, quantile_bins, split_train_test
+from autointerp.examples.samplers import QuantileSampler, Sampler, quantile_bins, split_train_select_test
 from autointerp.examples.view import CacheView
 from autointerp.examples.windows import (
     Windows,
@@ -173,15 +173,19 @@ class RecordBuilder:
             return None
         rng = self.rng(latent)
         quantiles = quantile_bins(len(windows), self.config.n_quantiles)
-        train_idx, test_idx = split_train_test(
-            quantiles, self.config.n_examples_train, self.config.n_examples_test, self.train_sampler, rng
+        c = self.config
+        train_idx, select_idx, test_idx = split_train_select_test(
+            quantiles, c.n_examples_train, c.n_examples_select, c.n_examples_test, self.train_sampler, rng
         )
         record = LatentRecord(latent=latent, n_activating=len(windows))
         self._statistics(record, acts)
-        both = self._activating(acts, windows, np.concatenate([train_idx, test_idx]), quantiles, record.max_activation)
-        record.train, record.test = both[: len(train_idx)], both[len(train_idx) :]
-        for example in record.test:
-            example.role = "test"
+        every = np.concatenate([train_idx, test_idx, select_idx])
+        built = self._activating(acts, windows, every, quantiles, record.max_activation)
+        n_train, n_test = len(train_idx), len(test_idx)
+        record.train, record.test, record.select = built[:n_train], built[n_train : n_train + n_test], built[n_train + n_test :]
+        for role, examples in (("test", record.test), ("select", record.select)):
+            for example in examples:
+                example.role = role
         self._negatives(record, acts, windows.take(train_idx), rng)
         self.n_built += 1
         return record
@@ -226,7 +230,7 @@ class RecordBuilder:
         starts = np.array([e.start for e in shown], dtype=np.int64)
         peaks = starts + (np.stack([e.activations for e in shown]).argmax(axis=1) if shown else 0)
         query = Query(record.latent, acts, train, rows, peaks)
-        used = record.train + record.test
+        used = record.train + record.test + record.select
         # each activating window overlaps at most two aligned candidates: ask for that many more
         candidates = self.source.propose(self.view, query, total + 2 * len(used), rng)
         apart = self._apart(candidates, np.array([e.row for e in used], np.int64),
@@ -235,11 +239,12 @@ class RecordBuilder:
         record.negative_shortfall = total - len(chosen)
         # interleave so both lists get equally hard negatives; a shortfall shrinks both in proportion
         found = len(chosen)
-        n_explainer = self.config.n_explainer_negatives * found // total
-        slot = np.arange(found)
-        to_explainer = (slot + 1) * n_explainer // max(found, 1) > slot * n_explainer // max(found, 1)
+        to_explainer = _interleaved(found, self.config.n_explainer_negatives * found // total)
         record.explainer_negatives = self._negative_examples(candidates, chosen[to_explainer], "explainer_negative")
-        record.negatives = self._negative_examples(candidates, chosen[~to_explainer], "negative")
+        rest = chosen[~to_explainer]
+        to_select = _interleaved(len(rest), self.config.n_select_negatives * found // total)
+        record.negatives = self._negative_examples(candidates, rest[~to_select], "negative")
+        record.select_negatives = self._negative_examples(candidates, rest[to_select], "select_negative")
 
     def _apart(self, cand: Candidates, rows: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """bool [c]: candidates sharing no token with any of the windows (rows, starts)."""
@@ -304,6 +309,12 @@ class RecordBuilder:
         if hasattr(self.tokenizer, "batch_decode"):
             return list(self.tokenizer.batch_decode(tokens.tolist()))
         return [self.tokenizer.decode(window) for window in tokens.tolist()]
+
+
+def _interleaved(n: int, k: int) -> np.ndarray:
+    """bool [n]: `k` of `n` slots spread evenly (so each share gets equally hard negatives)."""
+    slot = np.arange(n)
+    return (slot + 1) * k // max(n, 1) > slot * k // max(n, 1)
 
 
 def _strongest(values: np.ndarray, m: int) -> np.ndarray:

@@ -48,10 +48,17 @@ class ExamplesConfig:
     `embedding_model`, `max_windows`, `batch_size`)."""
     seed: int = 22
     """Seed of every random draw; records are reproducible and independent of build order."""
+    n_examples_select: int = 0
+    """Activating windows of the select split, used only to choose and revise explanations
+    (`interpret.selection`), never shown in reported scores; disjoint from train and test. 0: none."""
+    n_non_activating_select: int | None = None
+    """Non-activating windows of the select split (the selection scorer's negatives), disjoint from
+    every other negative; None: in proportion, `n_non_activating * n_examples_select / n_examples_test`."""
 
     def __post_init__(self) -> None:
         """Check every setting and name the one at fault."""
-        for name in ("min_examples", "n_examples_train", "n_examples_test", "n_non_activating", "n_explainer_negatives"):
+        for name in ("min_examples", "n_examples_train", "n_examples_test", "n_non_activating", "n_explainer_negatives",
+                     "n_examples_select"):
             _check_int(name, getattr(self, name), minimum=0)
         for name in ("n_quantiles", "example_ctx_len"):
             _check_int(name, getattr(self, name), minimum=1)
@@ -66,11 +73,14 @@ class ExamplesConfig:
                     f"left_context ({self.left_context}) must be smaller than example_ctx_len ({self.example_ctx_len})"
                 )
         _check_int("seed", self.seed, minimum=0)
-        wanted = self.n_examples_train + self.n_examples_test
+        if self.n_non_activating_select is not None:
+            _check_int("n_non_activating_select", self.n_non_activating_select, minimum=0)
+        wanted = self.n_examples_train + self.n_examples_test + self.n_examples_select
         if self.min_examples < wanted:  # legal (the quickstart does it), but never silent
-            logger.warning("min_examples (%d) < n_examples_train + n_examples_test (%d): a latent with fewer "
+            select = " + n_examples_select" if self.n_examples_select else ""
+            logger.warning("min_examples (%d) < n_examples_train + n_examples_test%s (%d): a latent with fewer "
                            "activating windows keeps its %d test windows and gets fewer train windows",
-                           self.min_examples, wanted, self.n_examples_test)
+                           self.min_examples, select, wanted, self.n_examples_test)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: plain settings, the sampler and source as their class path."""
@@ -86,9 +96,18 @@ class ExamplesConfig:
         return self.example_ctx_len // 2 if self.left_context is None else self.left_context
 
     @property
+    def n_select_negatives(self) -> int:
+        """Non-activating windows of the select split (0 without a select split)."""
+        if self.n_examples_select == 0:
+            return 0
+        if self.n_non_activating_select is not None:
+            return self.n_non_activating_select
+        return round(self.n_non_activating * self.n_examples_select / max(self.n_examples_test, 1))
+
+    @property
     def n_negatives_total(self) -> int:
-        """Negatives asked for: scorers' plus explainer's."""
-        return self.n_non_activating + self.n_explainer_negatives
+        """Negatives asked for: scorers', explainer's and the select split's."""
+        return self.n_non_activating + self.n_explainer_negatives + self.n_select_negatives
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:

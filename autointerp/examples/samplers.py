@@ -90,13 +90,26 @@ def split_train_test(
     quantiles: np.ndarray, n_train: int, n_test: int, train_sampler: Sampler, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) window indices: test by quantiles from all windows, train from the rest."""
+    train, _, test = split_train_select_test(quantiles, n_train, 0, n_test, train_sampler, rng)
+    return train, test
+
+
+def split_train_select_test(
+    quantiles: np.ndarray, n_train: int, n_select: int, n_test: int, train_sampler: Sampler, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, select, test) window indices, pairwise disjoint: test by quantiles from all windows,
+    select by quantiles from the rest, train from what is left. Without select windows the draws
+    are exactly those of `split_train_test`."""
     everything = np.arange(len(quantiles), dtype=np.int64)
     test = QuantileSampler().sample(everything, quantiles, n_test, rng)
     free = np.ones(len(quantiles), bool)
     free[test] = False
-    pool = everything[free]
-    train = train_sampler.sample(pool, quantiles, n_train, rng)
-    return train, test
+    select = np.zeros(0, np.int64)
+    if n_select > 0:
+        select = QuantileSampler().sample(everything[free], quantiles, n_select, rng)
+        free[select] = False
+    train = train_sampler.sample(everything[free], quantiles, n_train, rng)
+    return train, select, test
 
 
 def _draw_distinct(first: np.ndarray, sizes: np.ndarray, quota: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:

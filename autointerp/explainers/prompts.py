@@ -62,3 +62,24 @@ Work through it step by step:
 Then finish with exactly one last line that starts with "Explanation:" followed by a single short \
 phrase describing what the latent responds to.
 """
+
+REVISION = """\
+An earlier explanation of this latent reads: "$explanation"
+
+Someone used it to predict where the latent is active in new excerpts, and got the excerpts below \
+wrong.
+$missed$false_alarms
+Write a better explanation: one that also covers the missed excerpts and rules out the false \
+alarms, while still describing what the earlier explanation got right. Answer with a single short \
+phrase on one line that starts with "Explanation:" and write nothing else.
+"""
+"""Revision from mistakes. `$missed` and `$false_alarms` are the two sections below (either may be empty)."""
+
+MISSED = """
+The latent IS active in these excerpts, on the tokens wrapped in << and >>, but the explanation \
+did not predict it:
+$examples"""
+
+FALSE_ALARMS = """
+The latent is NOT active anywhere in these excerpts, but the explanation predicted that it would be:
+$examples"""

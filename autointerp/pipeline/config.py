@@ -7,6 +7,7 @@ from typing import Any
 
 from autointerp.clients.base import Client
 from autointerp.examples.config import ExamplesConfig
+from autointerp.pipeline.selection_config import SelectionConfig
 from autointerp.explainers.base import Explainer
 from autointerp.scorers.base import Scorer
 
@@ -71,6 +72,9 @@ class InterpretConfig:
     """Hookpoints of the cache to interpret; None means all of them."""
     examples: ExamplesConfig = field(default_factory=ExamplesConfig)
     """How each latent's examples are built: windows, train/test samplers, non-activating examples."""
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    """Best-of-k and revision (`k`, `rounds`, `scorer`, `metric`, `temperature`, ...), judged on the
+    select split (`examples.n_examples_select`) only; off by default."""
     pipeline_num_proc: int = 120
     """Latents in flight at once (records, explanations and scores run concurrently across them)."""
     overwrite: list[str] = field(default_factory=list)
@@ -93,6 +97,8 @@ class InterpretConfig:
     def __post_init__(self) -> None:
         if isinstance(self.examples, dict):  # plain dicts from Python callers
             self.examples = ExamplesConfig(**self.examples)
+        if isinstance(self.selection, dict):
+            self.selection = SelectionConfig(**self.selection)
         self.validate()
 
     def validate(self) -> None:
@@ -107,6 +113,10 @@ class InterpretConfig:
         if blind and self.examples.n_non_activating == 0:
             raise ValueError(f"examples.n_non_activating is 0, but scorers {blind} need non-activating examples "
                              "(with one class only their metrics reward a judge that always says yes)")
+        needs = {s.name: s.needs_explanation for s in self.scorers} if self.scorers is not None else {}
+        select_scorer = self.selection.scorer_name(names, needs)
+        self.selection.check(names, needs, self.examples.n_examples_select, self.examples.n_select_negatives,
+                             select_scorer in NEEDS_NEGATIVES)
         for name in ("pipeline_num_proc", "serve_context_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -119,6 +129,7 @@ class InterpretConfig:
         """JSON-ready form: plain settings, components as their class path (no secrets: keys come from the environment)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["examples"] = self.examples.to_dict() if hasattr(self.examples, "to_dict") else asdict(self.examples)
+        out["selection"] = self.selection.to_dict()
         out["client"] = _class_path(self.client)
         out["explainer"] = _class_path(self.explainer)
         out["baseline_explainer"] = _class_path(self.baseline_explainer)

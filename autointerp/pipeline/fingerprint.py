@@ -18,6 +18,10 @@ SKIPPED = {"tokenizer", "model", "client"}
 """Attributes that are heavy objects, not settings (the tokenizer is covered by the cache's model)."""
 
 
+UNSET_IS_ABSENT = {"n_examples_select": 0, "n_non_activating_select": None}
+"""Examples settings left out of the fingerprint at these defaults (they came after runs already on disk)."""
+
+
 def settings_of(obj: Any) -> dict[str, Any]:
     """The plain-data public attributes of a component (its settings), with its class name."""
     out: dict[str, Any] = {"class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
@@ -51,6 +55,8 @@ def _examples_settings(examples: Any) -> dict[str, Any]:
     out = {}
     for item in fields(examples):
         value = getattr(examples, item.name)
+        if item.name in UNSET_IS_ABSENT and value == UNSET_IS_ABSENT[item.name]:
+            continue  # a setting added later, at its default: earlier runs' fingerprints still match
         out[item.name] = value if _plain(value) else settings_of(value)
     return out
 
@@ -67,11 +73,16 @@ class Protocol:
     """The current run's fingerprints: one for explanations, one per scorer (and its control)."""
 
     def __init__(self, manifest: dict[str, Any], examples: Any, explainer: Any, scorers: dict[str, Any],
-                 llm: str) -> None:
-        """manifest: the cache's; examples: the ExamplesConfig; llm: the model that explains and judges."""
+                 llm: str, selection: Any = None) -> None:
+        """manifest: the cache's; examples: the ExamplesConfig; llm: the model that explains and judges;
+        selection: the SelectionConfig (covered, with its scorer's settings, only when it is active)."""
         examples_settings = _examples_settings(examples)
-        self.explanation = digest({"cache": cache_identity(manifest), "examples": examples_settings,
-                                   "explainer": settings_of(explainer), "llm": llm})
+        made_by = {"cache": cache_identity(manifest), "examples": examples_settings,
+                   "explainer": settings_of(explainer), "llm": llm}
+        if selection is not None and selection.active:
+            name = selection.scorer_name(list(scorers), {n: s.needs_explanation for n, s in scorers.items()})
+            made_by["selection"] = {**selection.to_dict(), "scorer_settings": settings_of(scorers.get(name))}
+        self.explanation = digest(made_by)
         self._scorers = {name: settings_of(scorer) for name, scorer in scorers.items()}
         self._llm = llm
 

@@ -50,20 +50,20 @@ def score_done(paths: RunPaths, scorer: str, latent: Latent, fingerprint: str | 
 
 def write_explanation(
     paths: RunPaths, latent: Latent, record: LatentRecord | None, explanation: Explanation | None, error: str | None,
-    fingerprint: str | None = None,
+    fingerprint: str | None = None, selection: dict[str, Any] | None = None,
 ) -> None:
-    """Write one latent's explanation (or its error) together with its full record and the
-    fingerprint of the protocol that made it."""
-    write_json(
-        paths.explanation(latent),
-        {
-            "latent": {"hookpoint": latent.hookpoint, "index": latent.index},
-            "explanation": explanation.to_dict() if explanation is not None else None,
-            "error": error,
-            "fingerprint": fingerprint,
-            "record": record.to_dict() if record is not None else None,
-        },
-    )
+    """Write one latent's explanation (or its error) together with its full record, the fingerprint
+    of the protocol that made it and, when it was chosen among candidates, the `selection` block."""
+    data = {
+        "latent": {"hookpoint": latent.hookpoint, "index": latent.index},
+        "explanation": explanation.to_dict() if explanation is not None else None,
+        "error": error,
+        "fingerprint": fingerprint,
+        "record": record.to_dict() if record is not None else None,
+    }
+    if selection is not None:
+        data["selection"] = selection
+    write_json(paths.explanation(latent), data)
 
 
 def write_score(paths: RunPaths, result: ScoreResult) -> None:

@@ -24,6 +24,7 @@ from autointerp.pipeline import outputs
 from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.fingerprint import Protocol
 from autointerp.pipeline.outputs import RunPaths
+from autointerp.pipeline.selection import make_selector
 from autointerp.pipeline.shuffled import SUFFIX, derangement
 from autointerp.records import Explanation, Latent, LatentRecord, ScoreResult
 from autointerp.scorers.base import Scorer
@@ -85,7 +86,10 @@ class InterpretStage:
         self.output_tokens = output_tokens
         self.state = StageState()
         manifest = getattr(getattr(builder, "reader", None), "manifest", None) or {}
-        self.protocol = Protocol(manifest, config.examples, explainer, scorers, getattr(client, "model", ""))
+        self.protocol = Protocol(manifest, config.examples, explainer, scorers, getattr(client, "model", ""),
+                                 config.selection)
+        self.selector = make_selector(config, explainer, scorers, client, self.paths, self.protocol.explanation, accounting)
+        """Best-of-k and revision on the select split; None when `selection` is off."""
         # a remade cache invalidates everything made from the old one
         self.redo = set(config.overwrite) | ({"explanations", "scores"} if "cache" in config.overwrite else set())
         self.extras = _extras(self.protocol, scorers, baseline_explainer, second_judge)
@@ -210,16 +214,20 @@ class InterpretStage:
         """Ask the explainer; a failure becomes an error record, never an explanation."""
         from autointerp.clients.accounting import usage_stage
 
+        selection = None
         try:
             with usage_stage("explain"):
-                explanation = await self._timed("explain", self.explainer.explain(record, self.client))
+                if self.selector is not None:  # best-of-k and revision, on the select split only
+                    explanation, selection = await self._timed("explain", self.selector.choose(record))
+                else:
+                    explanation = await self._timed("explain", self.explainer.explain(record, self.client))
             error = None
         except Exception as exc:  # any failure of one latent is recorded; the run goes on
             logger.warning("explaining %s failed: %s", latent, exc)
             explanation, error = None, f"{type(exc).__name__}: {exc}"
             self.state.failed.append(latent)
         await self._write(outputs.write_explanation, self.paths, latent, record, explanation, error,
-                          self.protocol.explanation)
+                          self.protocol.explanation, selection)
         return explanation
 
     async def _score(self, name: str, record: LatentRecord, explanation: Explanation | None,

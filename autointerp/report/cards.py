@@ -142,15 +142,16 @@ def _other_explanations(latent: LatentData, text: str | None) -> dict[str, str]:
 def latent_card(latent: LatentData, max_activating: int, max_non_activating: int) -> dict[str, Any]:
     """The compact card of one latent (see the module docstring)."""
     record = latent.record or {}
-    activating = list(record.get("train") or []) + list(record.get("test") or [])
-    non_activating = list(record.get("negatives") or []) + list(record.get("explainer_negatives") or [])
+    activating = list(record.get("train") or []) + list(record.get("test") or []) + list(record.get("select") or [])
+    non_activating = (list(record.get("negatives") or []) + list(record.get("explainer_negatives") or [])
+                      + list(record.get("select_negatives") or []))
     marks, counts = _mistakes(latent.scores)
     acts = [_activations(e) for e in activating]
     order = sorted(range(len(activating)), key=lambda i: -(acts[i].max() if len(acts[i]) else 0.0))  # strongest first
     keep_act = [order[k] for k in _kept(len(order), max_activating, [_location(activating[i]) for i in order], marks)]
     keep_non = _kept(len(non_activating), max_non_activating, [_location(e) for e in non_activating], marks)
     explanation = latent.explanation or {}
-    return {
+    card = {
         "hp": latent.hookpoint, "i": latent.index,
         "x": explanation.get("text"), "err": latent.error,
         "fr": _number(record.get("firing_rate")), "max": _number(record.get("max_activation")),
@@ -162,6 +163,16 @@ def latent_card(latent: LatentData, max_activating: int, max_non_activating: int
         "non": [_example(non_activating[i], marks, None) for i in keep_non],
         "nact": len(activating), "nnon": len(non_activating),
     }
+    if latent.selection:
+        card["sel"] = _selection(latent.selection)
+    return card
+
+
+def _selection(block: dict[str, Any]) -> dict[str, Any]:
+    """The candidates (origin, text, select score), the chosen one and the selection scorer/metric."""
+    candidates = [{"o": c.get("origin"), "x": c.get("text"), "v": _number(c.get("select_score")), "err": c.get("error")}
+                  for c in block.get("candidates") or []]
+    return {"by": f"{block.get('scorer')} {block.get('metric')}", "c": candidates, "ch": block.get("chosen")}
 
 
 def card_job(files: LatentFiles, max_activating: int, max_non_activating: int) -> tuple[dict[str, Any], list[str]]:

@@ -36,6 +36,8 @@ class LatentData:
     """`LatentRecord.to_dict()`, or None when the explanation file lacks it."""
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Scorer name -> `ScoreResult.to_dict()`."""
+    selection: dict[str, Any] | None = None
+    """The explanation file's `selection` block (candidates, their select scores, the choice), when chosen among several."""
 
     @property
     def key(self) -> LatentKey:
@@ -139,6 +141,7 @@ def read_latent(files: LatentFiles) -> tuple[LatentData, list[str]]:
         latent.explanation = explanation if isinstance(explanation, dict) else None
         latent.error = data.get("error")
         latent.record = record if isinstance(record, dict) else None
+        latent.selection = data.get("selection") if isinstance(data.get("selection"), dict) else None
     for scorer, path in files.scores.items():
         result = _read_json(path, problems)
         if isinstance(result, dict):

@@ -188,6 +188,21 @@
     return box;
   }
 
+  // Best-of-k / revision: every candidate with its score on the select split (never the reported one).
+  function selection(sel) {
+    var box = el("details", "selection");
+    box.appendChild(el("summary", "", sel.c.length + " candidate explanations, chosen by " + sel.by +
+      " on the select split (the scores below are on test)"));
+    var list = el("ol", "");
+    sel.c.forEach(function (cand, i) {
+      var text = (cand.o || "") + ": " + (cand.x || ("failed: " + cand.err)) +
+        (cand.v === null || cand.v === undefined ? "" : " (select " + fmt(cand.v) + ")");
+      list.appendChild(el("li", i === sel.ch ? "chosen" : "", text + (i === sel.ch ? " (chosen)" : "")));
+    });
+    box.appendChild(list);
+    return box;
+  }
+
   function card(c) {
     var node = el("article", "card" + (c.err ? " failed" : ""));
     node.id = "latent-" + c.hp + "/" + c.i;
@@ -198,6 +213,7 @@
     node.appendChild(head);
     node.appendChild(c.x ? el("div", "explanation", c.x)
       : el("div", "explanation missing", c.err ? "No explanation: " + c.err : "No explanation"));
+    if (c.sel) node.appendChild(selection(c.sel));
     Object.keys(c.bx || {}).forEach(function (k) { node.appendChild(el("div", "explanation baseline", k + ": " + c.bx[k])); });
     node.appendChild(scoreChips(c));
     node.appendChild(mistakes(c));
