@@ -53,8 +53,8 @@ class RecordBuilder:
         self.tokenizer = tokenizer
         self.ctx_len = reader.ctx_len
         self.width = config.example_ctx_len
-        self.n_rows = int(reader.manifest["n_rows"])
-        self.n_tokens = int(reader.manifest.get("n_tokens") or self.n_rows * self.ctx_len)
+        self.n_rows = reader.manifest.n_rows
+        self.n_tokens = reader.manifest.total_tokens
         self.cache_dir = Path(cache_dir) if cache_dir is not None else reader.dir / "embeddings"
         self._weights = {"decoder_similarity": decoder_weights, "encoder_similarity": encoder_weights}
         self.train_sampler = train_sampler or config.train_sampler or QuantileSampler()

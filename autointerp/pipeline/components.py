@@ -113,7 +113,7 @@ def build_output_tokens(config: InterpretConfig, reader: Any, tokenizer: Any, ex
 
     manifest = reader.manifest
     try:
-        return build(manifest["model"], manifest["sparse_model"], config.hookpoints or reader.hookpoints, tokenizer)
+        return build(manifest.model, manifest.sparse_model, config.hookpoints or reader.hookpoints, tokenizer)
     except Exception as exc:  # any loading failure: the run goes on without output tokens
         if getattr(explainer if explainer is not None else config.explainer, "output", False):
             raise ValueError(f"explainer.init_args.output: the logit-lens tokens could not be loaded: {exc}") from exc
@@ -132,7 +132,7 @@ def coder_weights(config: InterpretConfig, reader: Any) -> dict[str, Any]:
     from autointerp.models.sparse_coders import load_sparse_coders, resolve_sparse_model
 
     hookpoints = config.hookpoints or reader.hookpoints
-    coders = load_sparse_coders(resolve_sparse_model(reader.manifest["sparse_model"]), hookpoints)
+    coders = load_sparse_coders(resolve_sparse_model(reader.manifest.sparse_model), hookpoints)
     if source.neighbours_type == "decoder_similarity":  # W_dec [d_sae, d_out]
         return {"decoder_weights": {hp: c.W_dec.detach().float().numpy() for hp, c in coders.items()}}
     return {"encoder_weights": {hp: c.encoder_weight.detach().float().numpy() for hp, c in coders.items()}}

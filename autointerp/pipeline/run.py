@@ -120,7 +120,7 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
     if parts.tokenizer is None and parts.builder is None:
         from autointerp.pipeline.tokenizer import run_tokenizer
 
-        parts.tokenizer = run_tokenizer(paths.root, reader.manifest["model"])
+        parts.tokenizer = run_tokenizer(paths.root, reader.manifest.model)
     if parts.explainer is None:
         parts.explainer = components.build_explainer(config, parts.tokenizer)
     if parts.scorers is None:
@@ -147,8 +147,8 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
     manifest = reader.manifest
     meta = {
         "name": paths.root.name,
-        "model": manifest.get("model"),
-        "sparse_model": manifest.get("sparse_model"),
+        "model": manifest.model,
+        "sparse_model": manifest.sparse_model,
         "explainer_model": getattr(parts.client, "model", None),
         "explainer": getattr(parts.explainer, "name", None),
     }

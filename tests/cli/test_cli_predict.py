@@ -27,9 +27,9 @@ def predicted(tmp_path_factory):
 def test_predict_writes_the_cache_the_overrides_ask_for(predicted):
     reader = CacheReader(predicted / "results" / "t1" / "latents")
     m = reader.manifest
-    assert m["hookpoints"] == ["layers.2"] and m["n_tokens"] == 800 and m["n_rows"] == 50 and m["ctx_len"] == 16
-    assert len(m["per_hookpoint"]["layers.2"]["shards"]) == 4  # 800 tokens flushed every 256 (batches of 64)
-    assert m["dataset"]["dataset_column"] == "body" and m["dataset"]["n_tokens"] == 800
+    assert m.hookpoints == ["layers.2"] and m.n_tokens == 800 and m.n_rows == 50 and m.ctx_len == 16
+    assert len(m.per_hookpoint["layers.2"].shards) == 4  # 800 tokens flushed every 256 (batches of 64)
+    assert m.dataset["dataset_column"] == "body" and m.dataset["n_tokens"] == 800
     weights = {"layers.2": load_file(str(predicted / "sae" / "layers.2" / "sae.safetensors"))}
     tokens = torch.from_numpy(reader.tokens).long()
     want = reference_nonzeros(predicted / "model", weights, tokens, torch.arange(50), batch_size=4)
