@@ -119,13 +119,10 @@ class AutoInterpCLI(LightningCLI):
         return dumped[self.subcommand] if self.subcommand else dumped
 
     def before_instantiate_classes(self) -> None:
-        """Check `--name` before anything heavy loads; make `filter_bos` one setting for data and model."""
+        """Check `--name` before anything heavy loads; move the deprecated `data.filter_bos` to the model."""
         config = self.section(self.config)
         RunPaths.for_run(config.results_dir, config.name)
-        init_args = config.model.get("init_args") if hasattr(config.model, "get") else None
-        if init_args is not None and "filter_bos" in init_args and "filter_bos" in config.data:
-            both = bool(init_args.filter_bos or config.data.filter_bos)
-            init_args.filter_bos = config.data.filter_bos = both
+        move_data_filter_bos(config)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Default loggers when none are configured; the shard writer and statistics on `predict`."""
@@ -208,6 +205,20 @@ class AutoInterpCLI(LightningCLI):
 
         print(results_table(summary))
         print(f"results in {self.paths.root}/ (report: {self.paths.root / 'report.html'})")
+
+
+def move_data_filter_bos(config: Any) -> None:
+    """`data.filter_bos` (the old spelling) becomes `model.init_args.filter_bos`, with a warning."""
+    value = config.data.get("filter_bos") if hasattr(config.data, "get") else None
+    if value is None:
+        return
+    init_args = config.model.get("init_args") if hasattr(config.model, "get") else None
+    if init_args is None or "filter_bos" not in init_args:
+        raise ValueError("data.filter_bos: moved to model.init_args.filter_bos, which this model does not take")
+    logger.warning("data.filter_bos is deprecated: set model.init_args.filter_bos (the cache module drops BOS "
+                   "positions); using filter_bos=%s", bool(init_args.filter_bos or value))
+    init_args.filter_bos = bool(init_args.filter_bos or value)
+    config.data.filter_bos = None
 
 
 def cache_mismatch(manifest: Manifest, datamodule: Any) -> str:
