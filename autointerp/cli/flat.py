@@ -79,7 +79,7 @@ def build_config(args: argparse.Namespace, available_gpus: int = 0) -> dict[str,
     interpret = config["interpret"]
     interpret.update(enabled=bool(args.interpret), seed=args.seed, client=client_spec(args),
                      explainer=explainer_spec(args), scorers=scorer_specs(args))
-    interpret["examples"].update(examples_spec(args), seed=args.seed)
+    interpret["examples"].update(examples_spec(args))  # examples.seed None: the run's seed, interpret.seed
     if args.serve_gguf:
         interpret["serve_context_length"] = args.explainer_model_max_len
     return config

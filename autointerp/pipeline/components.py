@@ -43,13 +43,12 @@ def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, S
 
 
 def examples_config(config: InterpretConfig, explainer: Any = None) -> ExamplesConfig:
-    """The examples settings the run uses: the run's seed when `examples.seed` is None, and a contrastive
-    explainer given no `n_explainer_negatives` gets as many as it has training examples."""
+    """The examples settings the run uses (their seed already the run's where none was given, see
+    `InterpretConfig`): a contrastive explainer given no `n_explainer_negatives` gets as many as it has
+    training examples."""
     from autointerp.explainers import ContrastiveExplainer
 
     examples = config.examples
-    if getattr(examples, "seed", 0) is None:
-        examples = dataclasses.replace(examples, seed=config.seed)
     if isinstance(explainer if explainer is not None else config.explainer, ContrastiveExplainer) \
             and examples.n_explainer_negatives == 0:
         logger.info("contrastive explainer: n_explainer_negatives=0, using n_examples_train=%d", examples.n_examples_train)

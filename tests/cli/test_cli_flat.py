@@ -61,7 +61,7 @@ LANDINGS = [
     ("--pipeline_num_proc 4", "interpret.pipeline_num_proc", 4),
     ("--num_gpus 0", "trainer.accelerator", "cpu"),
     ("--seed 7", "seed_everything", 7),
-    ("--seed 7", "interpret.examples.seed", 7),
+    ("--seed 7", "interpret.seed", 7),
     ("--verbose false", "trainer.enable_progress_bar", False),
     ("--filter_bos", "model.init_args.filter_bos", True),
     ("--log_probs", "interpret.scorers.0.init_args.log_probs", True),
@@ -155,6 +155,7 @@ def test_the_flat_config_builds_the_same_objects_as_yaml(tmp_path, monkeypatch):
     assert (interpret.examples.min_examples, interpret.examples.seed, interpret.pipeline_num_proc) == (10, 7, 4)
     assert interpret.overwrite == ["explanations", "scores"] and interpret.seed == 7
     assert cli.config["name"] == "finance" and cli.config["seed_everything"] == 7
+    assert "seed" not in config["interpret"]["examples"]  # the examples take the run's seed, set once
 
 
 def test_interpret_false_switches_the_stage_off():
