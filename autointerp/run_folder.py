@@ -113,7 +113,7 @@ class RunPaths:
 
 
 OPTIONAL_SUMMARY_FIELDS = ("server_died", "specialization", "explainer_model_sha256", "explainer_model_requested",
-                           "explainer_models_answered", "llm_server")
+                           "explainer_models_answered", "llm_server", "baseline_explainer", "judge_agreement")
 """`RunSummary` fields left out of summary.json when they are None."""
 
 
@@ -160,6 +160,12 @@ class RunSummary:
     llm_server: dict[str, float] | None = None
     """A managed server's own account of this invocation's work: prompt tokens evaluated, seconds of
     prefill and generation (absent for a URL)."""
+    baseline_explainer: dict[str, Any] | None = None
+    """{name, lift: {hookpoint: {scorer: {metric: {baseline, lift, lift_ci_low, lift_ci_high, n}}}}}:
+    the explainer's lift over the baseline explainer, paired per latent (absent without one)."""
+    judge_agreement: dict[str, Any] | None = None
+    """{model, per_hookpoint: {hookpoint: {scorer: {metric, kappa, pearson, spearman (each value,
+    ci_low, ci_high), n_latents, n_verdicts, disagree_most}}}} (absent without a second judge)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: optional parts left out when absent, NaN and infinities as null."""

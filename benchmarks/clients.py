@@ -4,11 +4,12 @@
 
 The server runs in its own process. For each concurrency C it sends N distinct requests at once
 through OpenAICompatibleClient(max_concurrency=C) and prints the wall time as a ratio of the ideal
-N x latency / C (the target is <= 1.1), the peak in-flight count the server saw, and the speed-up
-over a concurrency-1 baseline (delphi's setting for remote APIs) measured in the same run. Then
-it compares the client CPU per request of openai's default httpx pool and of its aiohttp transport
-(the one the client uses), and repeats the C=max run with the response cache warm: it must send
-zero requests.
+N x latency / C (the target is <= 1.1), the peak in-flight count the server saw, the client and
+server CPU per request, and the speed-up over a concurrency-1 baseline (delphi's setting for remote
+APIs) measured in the same run. Each concurrency runs twice, back to back: with the code before
+(requests through the openai SDK's low-level `post` over its aiohttp transport) and with ours
+(plain aiohttp, `autointerp.clients.openai_wire.ChatEndpoint`). Then it repeats the C=max run
+with the response cache warm: it must send zero requests.
 """
 
 from __future__ import annotations
@@ -91,25 +92,45 @@ def timed_run(url: str, n: int, concurrency: int, cache_path: str | None, tag: s
     return asyncio.run(go())
 
 
-def compare_transports(url: str, port: int, args: argparse.Namespace) -> None:
-    """Client CPU per request with openai's default httpx pool vs its aiohttp transport (ours)."""
-    import openai
+class SDKEndpoint:
+    """The baseline: the code before, the openai SDK's low-level `post` over its aiohttp transport."""
 
+    def __init__(self, base_url: str, api_key: str) -> None:
+        """One SDK client per server, as the old `_loop_state` built them."""
+        import openai
+
+        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
+                                         http_client=openai.DefaultAioHttpClient())
+
+    async def post(self, body: dict, timeout: float) -> object:
+        """The old `_send` without its error mapping (the latency server never fails)."""
+        return await self.client.post("/chat/completions", body=body, cast_to=object, options={"timeout": timeout})
+
+    async def close(self) -> None:
+        """Close the SDK's pool."""
+        await self.client.close()
+
+
+def sweep(url: str, port: int, args: argparse.Namespace, per_call: float) -> None:
+    """At each concurrency: the baseline transport (the openai SDK) and ours (plain aiohttp), back to back."""
     from autointerp.clients import openai_compatible
 
-    ours = openai_compatible._http_pool
-    c = max(args.concurrency)
-    cpu = {}
+    ours = openai_compatible.ChatEndpoint
     try:
-        for name, pool in (("httpx", lambda module: openai.DefaultAsyncHttpxClient()), ("aiohttp", ours)):
-            openai_compatible._http_pool = pool
-            wall = timed_run(url, args.requests // 2, c, None, tag=f"{name}-")
-            cpu[name] = CPU["client_s"] / (args.requests // 2) * 1000
-            print(f"transport {name:7s} C={c}: {wall:.2f} s for {args.requests // 2} requests, "
-                  f"client CPU {cpu[name]:.2f} ms per request")
+        for c in args.concurrency:
+            for name, endpoint in (("openai SDK", SDKEndpoint), ("aiohttp", ours)):
+                openai_compatible.ChatEndpoint = endpoint
+                stats(port, reset=True)
+                wall = timed_run(url, args.requests, c, None, tag=f"{name}-c{c}-")
+                ideal = args.requests * args.latency / c
+                seen = stats(port)
+                print(f"C={c:3d} {name:10s}: {wall:6.2f} s for {seen['requests'] - 1} requests; ideal {ideal:6.2f} s; "
+                      f"ratio {wall / ideal:.3f}; peak in flight {seen['max_in_flight']}; "
+                      f"speed-up over C=1 {per_call * args.requests / wall:.1f}x; CPU per request: client "
+                      f"{CPU['client_s'] / args.requests * 1000:.2f} ms, server {seen['cpu_s'] / args.requests * 1000:.2f} ms; "
+                      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     finally:
-        openai_compatible._http_pool = ours
-    print(f"aiohttp transport uses {cpu['aiohttp'] / cpu['httpx']:.2f}x the client CPU of httpx")
+        openai_compatible.ChatEndpoint = ours
 
 
 def wait_ready(port: int) -> None:
@@ -144,17 +165,7 @@ def main() -> None:
         per_call = timed_run(url, args.baseline_requests, 1, None) / args.baseline_requests
         print(f"baseline concurrency 1: {per_call * 1000:.1f} ms per request (latency {args.latency * 1000:.0f} ms), "
               f"{args.requests} requests would take {per_call * args.requests:.1f} s")
-        for c in args.concurrency:
-            stats(port, reset=True)
-            wall = timed_run(url, args.requests, c, None, tag=f"c{c}-")
-            ideal = args.requests * args.latency / c
-            seen = stats(port)
-            print(f"C={c:3d}: {wall:6.2f} s for {seen['requests'] - 1} requests; ideal {ideal:6.2f} s; "
-                  f"ratio {wall / ideal:.3f}; peak in flight {seen['max_in_flight']}; "
-                  f"speed-up over C=1 {per_call * args.requests / wall:.1f}x; CPU per request: client "
-                  f"{CPU['client_s'] / args.requests * 1000:.2f} ms, server {seen['cpu_s'] / args.requests * 1000:.2f} ms; "
-                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        compare_transports(url, port, args)
+        sweep(url, port, args, per_call)
         with tempfile.TemporaryDirectory() as folder:
             cache = str(Path(folder) / "responses.sqlite")
             c = max(args.concurrency)

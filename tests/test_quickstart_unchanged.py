@@ -7,6 +7,12 @@ and results against the restructured code before issue 13 changed the scorers). 
 bound to the run) with today's `configs/quickstart.yaml`: every request the LLM receives (messages
 and settings) and every explanation and score written must be byte-identical, so the same seed
 gives the same explanations and scores with a real LLM too.
+
+Regenerated on purpose twice (`PYTHONPATH=.:tests python tests/quickstart_stage.py`): for issue 15
+the quickstart's second explainer, the top-tokens baseline, is scored beside the LLM explainer (the
+LLM explainer's metrics were those of the old golden); for issue 20 the scorer prompts put the
+explanation and instructions before the excerpts (a shared head for a server's prefix cache), so the
+requests changed, and with them the scripted LLM's hashed answers.
 """
 
 from __future__ import annotations
@@ -24,6 +30,19 @@ def test_the_quickstart_stage_sends_and_writes_what_it_did_before(tmp_path):
     before = json.loads((REPO / "tests" / "quickstart_stage.json").read_text())
     assert fingerprint(tmp_path, REPO) == before
     assert before["n_requests"] > 20 and before["counts"]["explained"] >= 5
+
+
+def test_the_quickstart_scores_the_top_tokens_baseline_beside_the_llm_explainer(tmp_path):
+    """Both explainers' metrics side by side, and each metric's lift over the baseline with its interval."""
+    got = fingerprint(tmp_path, REPO)
+    per_hp = got["per_hookpoint"]["layers.1"]
+    assert {"detection", "fuzz", "detection@top-tokens", "fuzz@top-tokens"} <= set(per_hp)
+    lift = got["baseline_explainer"]["lift"]["layers.1"]["detection"]["balanced_accuracy"]
+    assert got["baseline_explainer"]["name"] == "top-tokens"
+    ours, theirs = per_hp["detection"]["balanced_accuracy"], per_hp["detection@top-tokens"]["balanced_accuracy"]
+    assert lift["baseline"] == theirs["mean"] and lift["n"] == ours["n"] == theirs["n"]
+    assert abs(lift["lift"] - (ours["mean"] - theirs["mean"])) < 1e-12  # same latents on both sides: mean of differences
+    assert lift["lift_ci_low"] <= lift["lift"] <= lift["lift_ci_high"]
 
 
 def test_the_fingerprint_sees_a_changed_setting(tmp_path):

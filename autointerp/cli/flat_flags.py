@@ -22,6 +22,7 @@ EXAMPLES = ("autointerp.examples.config", "ExamplesConfig")
 INTERPRET = ("autointerp.pipeline.config", "InterpretConfig")
 CLASSIFIER = ("autointerp.scorers.classifier", "ClassifierScorer")
 EXPLAINER = ("autointerp.explainers.default", "DefaultExplainer")
+HTTP_CLIENT = ("autointerp.clients.openai_compatible", "OpenAICompatibleClient")
 
 
 def _bool(text: str) -> bool:
@@ -141,6 +142,13 @@ EXTRA_FLAGS: tuple[Flag, ...] = (
     Flag("explainer_base_url", None, None,
          "Base URL of an OpenAI-compatible server (vLLM, llama.cpp); several URLs spread requests over replicas.",
          nargs="+"),
+    Flag("max_concurrency", None, help="Requests in flight at once to an HTTP explainer server, the whole run "
+         "together (more wait on our side, where no request timeout runs); a managed server (--serve_gguf) "
+         "gets no more than its slots.", type=int, source=_from(HTTP_CLIENT, "max_concurrency")),
+    Flag("adaptive", None, help="Back the in-flight limit off when an HTTP server answers 429/503, times out "
+         "or slows down, and raise it again as it keeps pace (AIMD under --max_concurrency); false keeps "
+         "--max_concurrency fixed. Not used with --serve_gguf (its slots are known).", switch=True,
+         source=_from(HTTP_CLIENT, "adaptive")),
     Flag("n_explainer_negatives", "interpret.examples.n_explainer_negatives", None,
          "Silent excerpts shown to a contrastive explainer (FAISS makes it contrastive); none = as many as "
          "n_examples_train.", type=int),

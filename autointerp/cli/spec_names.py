@@ -23,6 +23,7 @@ EXPLAINERS = {
     "default": "autointerp.explainers.DefaultExplainer",
     "contrastive": "autointerp.explainers.ContrastiveExplainer",
     "chain-of-thought": "autointerp.explainers.ChainOfThoughtExplainer",
+    "top-tokens": "autointerp.explainers.TopTokensExplainer",
 }
 """`--explainer` -> explainer class."""
 
@@ -55,7 +56,8 @@ def _choice(flag: str, value: str, choices: Any) -> None:
 
 
 def client_spec(args: argparse.Namespace) -> dict[str, Any]:
-    """The client of `--explainer_provider`, `--explainer_model`, `--explainer_base_url`, `--no_llm_cache`."""
+    """The client of `--explainer_provider`, `--explainer_model`, `--explainer_base_url`, `--no_llm_cache`,
+    and for HTTP providers `--max_concurrency` and `--adaptive`."""
     provider, urls = args.explainer_provider, args.explainer_base_url
     _choice("explainer_provider", provider, CLIENTS)
     init: dict[str, Any] = {"model": args.explainer_model, "cache": not args.no_llm_cache}
@@ -63,7 +65,9 @@ def client_spec(args: argparse.Namespace) -> dict[str, Any]:
         if urls:
             raise SystemExit("--explainer_base_url makes no sense with --explainer_provider offline")
         init["max_model_len"] = args.explainer_model_max_len
-    elif urls:
+        return {"class_path": CLIENTS[provider], "init_args": init}
+    init.update(max_concurrency=args.max_concurrency, adaptive=args.adaptive)
+    if urls:
         init["base_url"] = urls[0] if len(urls) == 1 else list(urls)
     elif provider in ("vllm", "llamacpp") and not getattr(args, "serve_gguf", None):
         raise SystemExit(f"--explainer_provider {provider} needs --explainer_base_url (e.g. http://127.0.0.1:8000/v1)")
@@ -77,6 +81,8 @@ def explainer_spec(args: argparse.Namespace) -> dict[str, Any]:
     _choice("explainer", args.explainer, EXPLAINERS)
     name = "contrastive" if args.explainer == "default" and args.non_activating_source == "FAISS" else args.explainer
     init = {"context_length": args.explainer_model_max_len, "structured": bool(args.structured)}
+    if name == "top-tokens":  # no LLM: neither a context nor a reply format applies
+        init = {}
     return {"class_path": EXPLAINERS[name], "init_args": init}
 
 

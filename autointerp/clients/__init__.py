@@ -1,7 +1,7 @@
 """LLM clients: OpenAI-compatible HTTP and offline in-process backends.
 
-The HTTP and offline clients load lazily (`from autointerp.clients import OpenRouter` imports the
-openai package only then), so importing `autointerp.clients` stays cheap.
+The HTTP and offline clients load lazily (`from autointerp.clients import OpenRouter` imports
+aiohttp only then), so importing `autointerp.clients` stays cheap.
 """
 
 from __future__ import annotations

@@ -23,14 +23,14 @@ from autointerp.clients.accounting import Accounting
 from autointerp.clients.base import Message, Response
 from autointerp.clients.gate import AdaptiveLimit, Gate, prefix_group
 from autointerp.clients.managed import ManagedClient, Settings
-from autointerp.clients.openai_wire import _http_pool, _parse, _send
+from autointerp.clients.openai_wire import ChatEndpoint, _parse
 from autointerp.clients.retry import RetryPolicy, TransientError, with_retries
 
 logger = logging.getLogger(__name__)
 
 OPENAI_URL = "https://api.openai.com/v1"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
-NO_KEY = "EMPTY"  # local servers (vLLM, llama.cpp) ignore the key, but the openai package wants one
+NO_KEY = "EMPTY"  # local servers (vLLM, llama.cpp) ignore the bearer key; some want the header present
 _HOSTED = (OPENAI_URL, OPENROUTER_URL)
 
 
@@ -52,7 +52,7 @@ LLAMACPP_URL = "http://127.0.0.1:8080/v1"
 class _LoopState:
     """Per-event-loop objects: asyncio primitives and HTTP pools must not cross loops."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, gate: Gate, clients: list[Any]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, gate: Gate, clients: list[ChatEndpoint]) -> None:
         self.loop = loop
         self.gate = gate
         self.clients = clients
@@ -149,15 +149,7 @@ class OpenAICompatibleClient(ManagedClient):
     def _loop_state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
         if self._state is None or self._state.loop is not loop:
-            import openai  # lazy: ~0.5 s
-
-            clients = [
-                openai.AsyncOpenAI(
-                    base_url=url, api_key=self._api_key.get_secret_value(), max_retries=0, timeout=self.timeout,
-                    http_client=_http_pool(openai),
-                )
-                for url in self.base_urls
-            ]
+            clients = [ChatEndpoint(url, self._api_key.get_secret_value()) for url in self.base_urls]
             self._state = _LoopState(loop, Gate(self.in_flight_limit, self.adaptive), clients)
         return self._state
 
@@ -223,7 +215,7 @@ class OpenAICompatibleClient(ManagedClient):
         state.in_flight[replica] += 1
         start, epoch = time.monotonic(), self.adaptive.epoch if self.adaptive is not None else 0
         try:
-            completion = await _send(state.clients[replica], body)
+            completion = await state.clients[replica].post(body, self.timeout)
         except TransientError as err:
             if self.adaptive is not None and err.overload:
                 self.adaptive.overloaded(epoch)
@@ -290,11 +282,12 @@ class LlamaCppClient(OpenAICompatibleClient):
         cache: bool = True,
         cache_path: str | None = None,
         accounting: Accounting | None = None,
+        adaptive: bool = True,
     ) -> None:
         """model: the served model's name; base_url: the server (a list: replicas); `extra_body` fields
         are sent with every request, over `repeat_penalty: 1.0`; other arguments as the base class."""
         super().__init__(
             model, base_url, api_key_env=api_key_env, max_concurrency=max_concurrency, timeout=timeout, retry=retry,
             extra_body={"repeat_penalty": 1.0, **(extra_body or {})}, json_schema_as="json_object", cache=cache,
-            cache_path=cache_path, accounting=accounting,
+            cache_path=cache_path, accounting=accounting, adaptive=adaptive,
         )

@@ -1,67 +1,78 @@
-"""The OpenAI chat-completions wire format: one POST, its errors sorted into retryable or not, the reply parsed."""
+"""The OpenAI chat-completions wire format: one POST, its errors sorted into retryable or not, the reply parsed.
+
+The POST goes straight through aiohttp, not through the openai SDK: the SDK's request building and
+its httpx layer cost about 1 ms of CPU per request on top of aiohttp's own ~0.3 ms, and at 64
+requests in flight every reply of a wave waits for the CPU of the others
+(benchmarks/clients.py measures both in one run). The wire itself is plain HTTP with a bearer key.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 from autointerp.clients.base import Response, TokenLogprob
 from autointerp.clients.managed import Settings
 from autointerp.clients.retry import LLMRequestError, TransientError, parse_retry_after
 
-
-def _http_pool(openai: Any) -> Any:
-    """openai's aiohttp transport when aiohttp is installed (half the CPU per request of httpx's pool,
-    measured in benchmarks/clients.py), else a plain httpx pool. Either is a pool we own: openai's
-    default one schedules its own close on whatever loop runs when it is collected, which breaks
-    when a client outlives an `asyncio.run`."""
-    try:
-        return openai.DefaultAioHttpClient()
-    except (AttributeError, RuntimeError):  # an older openai, or aiohttp missing
-        return openai.DefaultAsyncHttpxClient()
+ERROR_BODY_CHARS = 500
+"""How much of an error reply's body goes into the error message."""
 
 
-async def _send(client: Any, body: dict[str, Any]) -> Any:
-    """POST one chat completion and return its JSON; turn transient failures into `TransientError`,
-    rejections into `LLMRequestError`. The SDK's low-level `post` with a plain JSON result skips
-    the typed-params transform and the pydantic response models: half the CPU per request of
-    `chat.completions.create` (benchmarks/clients.py), with the same errors, auth and base URL."""
-    import openai
+class ChatEndpoint:
+    """One server's `/chat/completions`, over a connection pool of its own (create it on the loop that uses it)."""
 
-    try:
-        return await client.post("/chat/completions", body=body, cast_to=object)
-    except openai.APITimeoutError as err:
-        if _refused(err):
-            raise TransientError("connection", f"{err} ({_no_answer(client)})") from err
-        raise TransientError("timeout", str(err)) from err
-    except openai.APIConnectionError as err:
-        raise TransientError("connection", f"{err} ({_no_answer(client)})") from err
-    except openai.APIStatusError as err:
-        retry_after = parse_retry_after(err.response.headers)
-        if err.status_code == 429:
-            raise TransientError("rate_limit", str(err), retry_after, 429) from err
-        if err.status_code >= 500 or err.status_code == 408:
-            raise TransientError("server_error", f"HTTP {err.status_code}: {err}", retry_after, err.status_code) from err
-        raise LLMRequestError(f"HTTP {err.status_code}: {err}", status=err.status_code) from err
-    except (openai.APIResponseValidationError, ValueError) as err:  # ValueError covers broken JSON
-        raise TransientError("malformed", f"unreadable response body: {err}") from err
+    def __init__(self, base_url: str, api_key: str) -> None:
+        """base_url: the API root (".../v1"); api_key: sent as a bearer token."""
+        import aiohttp  # lazy: only a client that sends needs it
+
+        self.base_url = base_url.rstrip("/")
+        self._url = f"{self.base_url}/chat/completions"
+        self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
+                         "Accept": "application/json"}
+        # no pool limit: the client's gate already bounds what is in flight, and a wait for a pooled
+        # connection would run inside the request's timeout
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    async def post(self, body: dict[str, Any], timeout: float) -> Any:
+        """POST one chat completion and return its JSON; transient failures raise `TransientError`,
+        rejections `LLMRequestError`."""
+        import aiohttp
+
+        try:
+            async with self._session.post(self._url, data=json.dumps(body), headers=self._headers,
+                                          timeout=aiohttp.ClientTimeout(total=timeout)) as reply:
+                raw = await reply.read()
+                if reply.status >= 400:
+                    _raise_for_status(reply.status, raw, reply.headers)
+        except (asyncio.TimeoutError, TimeoutError) as err:
+            raise TransientError("timeout", f"Request timed out after {timeout:g} s.") from err
+        except aiohttp.ClientError as err:
+            raise TransientError("connection", f"Connection error. ({self.no_answer()})") from err
+        try:
+            return json.loads(raw)
+        except ValueError as err:  # broken JSON, or not UTF-8
+            raise TransientError("malformed", f"unreadable response body: {err}") from err
+
+    def no_answer(self) -> str:
+        """Which server did not answer: with several replicas, the URL is what a person needs to check."""
+        return f"the LLM server at {self.base_url} did not answer"
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._session.close()
 
 
-def _no_answer(client: Any) -> str:
-    """Which server did not answer: with several replicas, the URL is what a person needs to check."""
-    return f"the LLM server at {str(client.base_url).rstrip('/')} did not answer"
-
-
-def _refused(err: BaseException) -> bool:
-    """True when a 'timeout' was really a failed connect (openai's aiohttp transport reports a refused
-    connection as a connect timeout): an OSError other than a timeout somewhere in the cause chain."""
-    cause = err.__cause__ or err.__context__
-    for _ in range(8):
-        if cause is None:
-            return False
-        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
+def _raise_for_status(status: int, raw: bytes, headers: Any) -> None:
+    """An HTTP error reply as the typed error it means: 429, 408 and 5xx are worth repeating."""
+    message = f"HTTP {status}: {raw[:ERROR_BODY_CHARS].decode(errors='replace')}"
+    retry_after = parse_retry_after(headers)
+    if status == 429:
+        raise TransientError("rate_limit", message, retry_after, 429)
+    if status >= 500 or status == 408:
+        raise TransientError("server_error", message, retry_after, status)
+    raise LLMRequestError(message, status=status)
 
 
 def _parse(data: Any, settings: Settings) -> Response:

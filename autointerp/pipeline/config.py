@@ -47,6 +47,15 @@ class InterpretConfig:
     """The scorers (None means `FuzzScorer` and `DetectionScorer`): `DetectionScorer`, `RecallScorer`,
     `FuzzScorer`, `SimulationScorer`, `SurprisalScorer`, `EmbeddingScorer`, `IntruderScorer`, each with
     its settings; results go under each scorer's name, so two scorers of one kind need distinct names."""
+    baseline_explainer: Explainer | None = None
+    """A control explainer run beside `explainer` on the same latents, e.g. `TopTokensExplainer` (no
+    LLM): its explanations are scored by the same scorers on the same records (results under
+    `<scorer>@<its name>`), and the summary gives each metric's lift of `explainer` over it."""
+    second_judge: Client | None = None
+    """Another client (chosen by type, like `client`) that answers every scorer prompt again, for the
+    same explanation: the summary gives the two judges' agreement (Cohen's kappa on verdicts, Pearson
+    and Spearman on per-latent scores) per scorer. Its calls count in the usage (stage
+    `second_judge/<scorer>`) and obey the client's budget; it needs its own endpoint (not `serve_gguf`)."""
     output_tokens: bool = True
     """Fill each record's `top_output_tokens` (the logit lens: the tokens its decoder row promotes
     through the subject model's final norm and unembedding); the report shows them, and an explainer
@@ -116,6 +125,8 @@ class InterpretConfig:
         out["examples"] = self.examples.to_dict() if hasattr(self.examples, "to_dict") else asdict(self.examples)
         out["client"] = _class_path(self.client)
         out["explainer"] = _class_path(self.explainer)
+        out["baseline_explainer"] = _class_path(self.baseline_explainer)
+        out["second_judge"] = _class_path(self.second_judge)
         out["scorers"] = None if self.scorers is None else [_class_path(s) for s in self.scorers]
         return out
 

@@ -36,6 +36,10 @@ class Parts:
     output_tokens: Any = None
     """An `OutputTokens` (logit lens) filling each record's `top_output_tokens`; None builds it when
     `config.output_tokens` is on."""
+    baseline_explainer: Any = None
+    """A control explainer (None builds `config.baseline_explainer`, when set)."""
+    second_judge: Any = None
+    """A second judge's client (None builds `config.second_judge`, when set)."""
     extra_timing: dict[str, float] = field(default_factory=dict)
     """Seconds of earlier stages (predict) to put in the summary."""
     mlflow_run_id: str | None = None
@@ -63,6 +67,12 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
             parts.client = components.build_client(config, paths.root, served)
         if parts.accounting is None:
             parts.accounting = getattr(parts.client, "accounting", None)
+        if parts.second_judge is None and config.second_judge is not None:
+            parts.second_judge = config.second_judge
+        if parts.second_judge is not None:
+            from autointerp.pipeline.second_judge import prepare
+
+            prepare(parts.second_judge, paths.root, parts.accounting)
         return _interpret(paths, config, reader, run_config, parts, served)
 
 
@@ -71,6 +81,7 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
     stage = InterpretStage(
         paths.root, config, builder=parts.builder, client=parts.client, explainer=parts.explainer,
         scorers=parts.scorers, accounting=parts.accounting, output_tokens=parts.output_tokens,
+        baseline_explainer=parts.baseline_explainer, second_judge=parts.second_judge,
     )
     latents = stage.select()
     logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, getattr(parts.client, "model", "?"))
@@ -84,6 +95,8 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
                        state.not_started)
     fingerprints = {name + suffix: stage.protocol.score(name, shuffled=bool(suffix))
                     for name in parts.scorers for suffix in ("", SUFFIX)}
+    for extra in stage.extras:
+        fingerprints.update(extra.fingerprints())
     summary = _summarize(paths, config, reader, latents, state, parts, wall, fingerprints, server_died, served)
     logger.info("interpret stage took %.1f s; the model on record: %s (%d LLM calls)", wall, summary.explainer_model,
                 summary.invocation.get("usage_total", {}).get("calls", 0))
@@ -113,6 +126,8 @@ async def _run_and_close(stage: InterpretStage, latents: list, client: Any, serv
         return stage.state, message
     finally:
         await client.close()
+        for extra in stage.extras:
+            await extra.close()
 
 
 def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, paths: RunPaths) -> None:
@@ -123,6 +138,11 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
         parts.tokenizer = run_tokenizer(paths.root, reader.manifest.model)
     if parts.explainer is None:
         parts.explainer = components.build_explainer(config, parts.tokenizer)
+    if parts.baseline_explainer is None and config.baseline_explainer is not None:
+        parts.baseline_explainer = config.baseline_explainer
+    if parts.baseline_explainer is not None:
+        parts.baseline_explainer.bind(tokenizer=parts.tokenizer or getattr(parts.builder, "tokenizer", None),
+                                      seed=config.seed)
     if parts.scorers is None:
         parts.scorers = components.build_scorers(config, parts.tokenizer)
         context = config.serve_context_length if config.serve_gguf else getattr(parts.explainer, "context_length", None)
@@ -162,16 +182,37 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
         "budget_exhausted": bool(parts.accounting is not None and parts.accounting.budget_exhausted),
         "timing_s": timing, "usage_total": usage_total,
     }
+    extra_names = [name for name in fingerprints if "@" in name and not name.endswith(SUFFIX)]
     summary = build_summary(
-        paths, meta=meta, scorers=list(parts.scorers), latents=kept, skipped=skipped,
+        paths, meta=meta, scorers=list(parts.scorers) + extra_names, latents=kept, skipped=skipped,
         usage=_added(earlier.get("usage"), usage), timing=_added(earlier.get("timing_s"), timing),
         cache=cache_statistics(reader), seed=config.seed, fingerprints=fingerprints,
         skip_reasons={hp: {str(i): r for i, r in sorted(v.items())} for hp, v in state.skip_reasons.items()},
         usage_total=_added(earlier.get("usage_total"), usage_total), invocation=invocation, server_died=server_died,
         llm_server=(server_work(served) or None) if served is not None else None,
         specialization=_specialization(paths, config.reference_run) if config.reference_run else None,
+        **_comparisons(paths, config, parts, kept, fingerprints),
     )
     return summary
+
+
+def _comparisons(paths: RunPaths, config: InterpretConfig, parts: Parts, latents: list,
+                 fingerprints: dict[str, str]) -> dict[str, Any]:
+    """The summary's `baseline_explainer` (lift over it) and `judge_agreement` blocks, where they ran."""
+    out: dict[str, Any] = {}
+    scorers = list(parts.scorers)
+    if parts.baseline_explainer is not None:
+        from autointerp.pipeline.baseline import baseline_lift
+
+        name = parts.baseline_explainer.name
+        out["baseline_explainer"] = {"name": name, "lift": baseline_lift(paths, scorers, "@" + name, latents,
+                                                                         fingerprints, config.seed)}
+    if parts.second_judge is not None:
+        from autointerp.pipeline.second_judge import judge_agreement
+
+        out["judge_agreement"] = judge_agreement(paths, scorers, latents, fingerprints, config.seed,
+                                                 getattr(parts.second_judge, "model", ""))
+    return out
 
 
 def _added(earlier: Any, now: dict[str, Any]) -> dict[str, Any]:

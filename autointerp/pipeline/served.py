@@ -22,11 +22,13 @@ SPEC_DEFAULT_EXPLAINER_MODEL = "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-I
 """The spec's default `--explainer_model`: a flag left at it names no model, so a served GGUF's own
 name goes on record instead."""
 
-MANAGED_TIMEOUT = 600.0
+MANAGED_TIMEOUT = 3600.0
 """Seconds one request to a managed server may take. It runs one request at a time, so a request's
-time is its own work; the stage watches the process for death, so a long timeout loses nothing.
-Measured: on 2 cores shared with other work, one 1,900-token explanation prompt took 99 s of
-llama.cpp compute, close to the 120 s a remote server gets."""
+time is its own work; the stage watches the process for death, so a long timeout loses nothing,
+while a timeout throws away work the server goes on to finish (llama_cpp.server completes an
+abandoned request). Measured: on 2 cores shared with other work (load average 15), one 1,800-token
+explanation prompt took 623 s of llama.cpp compute (339 s prefill, 284 s for 50 tokens), past the
+600 s this was before; at load 5-10 the same prompt took 99 s."""
 
 
 @dataclass

@@ -37,9 +37,9 @@ def derangement(latents: Sequence[Latent], seed: int) -> dict[Latent, Latent]:
 
 
 def paired_lift(real: Sequence[ScoreResult], control: Sequence[ScoreResult], *, seed: int = 0,
-                n_boot: int = 1000) -> dict[str, dict[str, float]]:
-    """Per metric, the mean over latents of (real - shuffled) and its bootstrap interval, over the
-    latents with a defined value in both; with the control's own mean beside it."""
+                n_boot: int = 1000, control_key: str = "shuffled") -> dict[str, dict[str, float]]:
+    """Per metric, the mean over latents of (real - control) and its bootstrap interval, over the
+    latents with a defined value in both; with the control's own mean beside it (under `control_key`)."""
     by_latent = {r.latent: r.metrics for r in control if r.error is None}
     diffs: dict[str, list[float]] = {}
     shuffled: dict[str, list[float]] = {}
@@ -57,6 +57,6 @@ def paired_lift(real: Sequence[ScoreResult], control: Sequence[ScoreResult], *, 
     out = {}
     for key, values in sorted(diffs.items()):
         low, high = bootstrap_ci(values, seed=seed, n_boot=n_boot)
-        out[key] = {"shuffled": float(np.mean(shuffled[key])), "lift": float(np.mean(values)),
+        out[key] = {control_key: float(np.mean(shuffled[key])), "lift": float(np.mean(values)),
                     "lift_ci_low": low, "lift_ci_high": high, "n": len(values)}
     return out

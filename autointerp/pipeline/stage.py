@@ -67,10 +67,14 @@ class InterpretStage:
         scorers: dict[str, Scorer],
         accounting: Any = None,
         output_tokens: Any = None,
+        baseline_explainer: Explainer | None = None,
+        second_judge: Client | None = None,
     ):
         """builder: an `autointerp.examples.RecordBuilder`; scorers: {name: Scorer}; accounting: an
         `autointerp.clients.accounting.Accounting` whose `budget_exhausted` stops new latents;
-        output_tokens: an `autointerp.pipeline.output_tokens.OutputTokens` filling `top_output_tokens`."""
+        output_tokens: an `autointerp.pipeline.output_tokens.OutputTokens` filling `top_output_tokens`;
+        baseline_explainer: a control explainer scored beside the explainer (`pipeline.baseline`);
+        second_judge: another client answering the same scorer prompts (`pipeline.second_judge`)."""
         self.paths = RunPaths(run_dir)
         self.config = config
         self.builder = builder
@@ -84,6 +88,8 @@ class InterpretStage:
         self.protocol = Protocol(manifest, config.examples, explainer, scorers, getattr(client, "model", ""))
         # a remade cache invalidates everything made from the old one
         self.redo = set(config.overwrite) | ({"explanations", "scores"} if "cache" in config.overwrite else set())
+        self.extras = _extras(self.protocol, scorers, baseline_explainer, second_judge)
+        """Extra scorings of each latent's record: the baseline explainer's, the second judge's."""
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records")  # builder is not thread safe
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="writes")  # JSON writes off the event loop
 
@@ -153,7 +159,8 @@ class InterpretStage:
         """Explain and score one latent, skipping whatever is already on disk."""
         explanation = None if "explanations" in self.redo else self._explanation(latent)
         todo = self._scorers_to_run(latent, rescore_all=explanation is None)
-        if explanation is not None and not todo:
+        extra = [(x, x.todo(self, latent, explanation is None)) for x in self.extras]
+        if explanation is not None and not todo and not any(names for _, names in extra):
             self.state.resumed += 1
             return
         record = await self._build(latent)
@@ -164,7 +171,8 @@ class InterpretStage:
             explanation = await self._explain(latent, record)
         if explanation is None:
             todo = [name for name in todo if not self.scorers[name].needs_explanation]
-        await asyncio.gather(*(self._score(name, record, explanation) for name in todo))
+        await asyncio.gather(*(self._score(name, record, explanation) for name in todo),
+                             *(x.run(self, record, explanation, names) for x, names in extra if names))
 
     async def _build(self, latent: Latent) -> LatentRecord | None:
         """The latent's record (in the records thread); None when skipped or when building failed (recorded)."""
@@ -215,22 +223,25 @@ class InterpretStage:
         return explanation
 
     async def _score(self, name: str, record: LatentRecord, explanation: Explanation | None,
-                     of: Latent | None = None) -> None:
+                     of: Latent | None = None, *, client: Client | None = None, stored: str | None = None,
+                     fingerprint: str | None = None, usage: str | None = None) -> None:
         """Run one scorer (on another latent's explanation when `of` is given: the control, written
-        under `<scorer>@shuffled`); a failure becomes an error result."""
+        under `<scorer>@shuffled`); a failure becomes an error result. The extras pass their own
+        client, stored name, fingerprint and usage stage."""
         from autointerp.clients.accounting import usage_stage
 
         text = explanation.text if explanation is not None else None
-        stored = name + SUFFIX if of is not None else name
+        stored = stored or (name + SUFFIX if of is not None else name)
+        usage = usage or f"score/{stored}"
         try:
-            with usage_stage(f"score/{stored}"):
-                result = await self._timed(f"score/{stored}", self.scorers[name].score(record, explanation, self.client))
+            with usage_stage(usage):
+                result = await self._timed(usage, self.scorers[name].score(record, explanation, client or self.client))
         except Exception as exc:  # recorded as that scorer's error for this latent
             logger.warning("scoring %s with %s failed: %s", record.latent, stored, exc)
             result = ScoreResult(latent=record.latent, scorer=name, explanation=text, error=f"{type(exc).__name__}: {exc}")
         result.scorer = stored
         result.explanation_of = str(of) if of is not None else None
-        result.fingerprint = self.protocol.score(name, shuffled=of is not None)
+        result.fingerprint = fingerprint or self.protocol.score(name, shuffled=of is not None)
         await self._write(outputs.write_score, self.paths, result)
 
     async def _write(self, writer: Any, *args: Any) -> None:
@@ -243,6 +254,15 @@ class InterpretStage:
             return await awaitable
         finally:
             self.state.busy_s[stage] += time.perf_counter() - start
+
+
+def _extras(protocol: Protocol, scorers: dict[str, Scorer], baseline: Explainer | None, judge: Client | None) -> list:
+    """The extra scorings the run asked for, baseline first."""
+    from autointerp.pipeline.baseline import BaselineScoring
+    from autointerp.pipeline.second_judge import SecondJudge
+
+    return ([BaselineScoring(baseline, protocol, scorers)] if baseline is not None else []) + \
+        ([SecondJudge(judge, protocol, scorers)] if judge is not None else [])
 
 
 def check_failures(counts: dict[str, int], max_failure_fraction: float, kinds: Callable[[], Counter] | None = None) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autointerp.io import read_json, write_json
+from autointerp.pipeline import comparison_metrics
 from autointerp.pipeline.outputs import RunPaths
 from autointerp.records import Latent
 
@@ -82,7 +83,10 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
     out.update(flatten(summary.get("cache", {}), "cache", "/"))
     out.update(flatten(summary.get("llm_server", {}), "llm_server", "/"))
     out.update(headline_metrics(summary))
-    return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    out.update(comparison_metrics.lift_metrics(summary.get("baseline_explainer")))
+    out.update(comparison_metrics.agreement_metrics(summary.get("judge_agreement")))
+    # MLflow refuses "@" in names: `detection@top-tokens` is logged as `detection:top-tokens`
+    return {k.replace("@", ":"): float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
 def headline_metrics(summary: dict[str, Any]) -> dict[str, float]:

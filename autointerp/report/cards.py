@@ -128,6 +128,17 @@ def _scores(scores: dict[str, dict[str, Any]], counts: dict[str, dict]) -> dict[
     return out
 
 
+def _other_explanations(latent: LatentData, text: str | None) -> dict[str, str]:
+    """{control: its explanation} of the results stored as `<scorer>@<control>` with an explanation of
+    their own (a baseline explainer's), so the card shows it beside the explainer's."""
+    out: dict[str, str] = {}
+    for scorer, result in latent.scores.items():
+        other = result.get("explanation")
+        if "@" in scorer and other and other != text and not result.get("explanation_of"):
+            out.setdefault(scorer.split("@", 1)[1], str(other))
+    return out
+
+
 def latent_card(latent: LatentData, max_activating: int, max_non_activating: int) -> dict[str, Any]:
     """The compact card of one latent (see the module docstring)."""
     record = latent.record or {}
@@ -146,7 +157,7 @@ def latent_card(latent: LatentData, max_activating: int, max_non_activating: int
         "mean": _number(record.get("mean_activation")), "na": record.get("n_activating"),
         "nnz": record.get("n_nonzero"), "top": record.get("top_output_tokens"),
         "short": record.get("negative_shortfall") or 0, "rec": bool(latent.record),
-        "sc": _scores(latent.scores, counts), "h": _histogram(acts),
+        "sc": _scores(latent.scores, counts), "h": _histogram(acts), "bx": _other_explanations(latent, explanation.get("text")),
         "act": [_example(activating[i], marks, acts[i]) for i in keep_act],
         "non": [_example(non_activating[i], marks, None) for i in keep_non],
         "nact": len(activating), "nnon": len(non_activating),

@@ -8,33 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Callable
 from typing import Any
 
+from autointerp.report.cells import breakable, num as _num, table as _table  # noqa: F401  (breakable re-exported)
 from autointerp.report.load import RunData
 from autointerp.report.plots import xml_escape as esc
 
 logger = logging.getLogger(__name__)
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    """A number for a table cell; anything else is shown as text, missing as a dash."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return esc(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}g}" if math.isfinite(value) else esc(value)
-
-
-def _table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
-    """An HTML table; cells must already be escaped."""
-    head = "".join(f"<th>{breakable(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _section(title: str, body: str, ident: str) -> str:
@@ -129,11 +111,6 @@ def _dict_table(first: str, table: dict[str, Any]) -> str:
     return _table([first, *columns], rows)
 
 
-def breakable(name: Any) -> str:
-    """A dotted name (a hookpoint) escaped, with line-break opportunities after its dots and underscores."""
-    return re.sub(r"([._])", r"\1<wbr>", esc(name))
-
-
 def cache_html(run: RunData) -> str:
     """Cache statistics: top-level numbers, then one row per hookpoint."""
     cache = run.summary.get("cache") or {}
@@ -205,12 +182,26 @@ def _guarded(part: Callable[..., str], *args: Any) -> str:
         return f'<p class="note">could not show this part of summary.json ({esc(repr(err))})</p>'
 
 
+def _comparisons(run: RunData) -> str:
+    """The baseline-explainer and second-judge sections, where the run has them."""
+    from autointerp.report.comparisons import agreement_html, baseline_html
+
+    s, parts = run.summary, []
+    if s.get("baseline_explainer"):
+        name = s["baseline_explainer"].get("name") or "the baseline"
+        parts.append(_section(f"Lift over {name}", _guarded(baseline_html, s), "baseline"))
+    if s.get("judge_agreement"):
+        parts.append(_section("Agreement of two judges", _guarded(agreement_html, s), "agreement"))
+    return "".join(parts)
+
+
 def summary_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     """The whole summary section; `cards` fill in what the summary lacks (counts, failures)."""
     return "".join([
         _guarded(header_html, run, cards),
         _guarded(counts_html, run, cards),
         _section("Scores", _guarded(metrics_html, run), "scores"),
+        _comparisons(run),
         '<div class="columns">',
         _section("Cost and time", _guarded(usage_html, run), "usage"),
         _section("Cache", _guarded(cache_html, run), "cache"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shlex
 
@@ -85,6 +86,12 @@ def test_every_spec_flag_has_the_spec_default():
 def test_each_flag_lands_in_the_config(flags, path, expected):
     config = build_config(parser().parse_args([*BASE, *shlex.split(flags)]))
     assert lookup(config, path) == expected
+
+
+def test_the_top_tokens_explainer_takes_no_llm_settings():
+    config = build_config(parser().parse_args([*BASE, "--explainer", "top-tokens"]))
+    assert lookup(config, "interpret.explainer") == {"class_path": "autointerp.explainers.TopTokensExplainer",
+                                                      "init_args": {}}
 
 
 def test_every_spec_flag_is_covered_here():
@@ -217,8 +224,8 @@ def test_base_url_takes_one_url_or_replicas():
     assert one["interpret"]["client"]["init_args"]["base_url"] == "http://a:8000/v1"
     two = build_config(parser().parse_args([*vllm, "http://a:8000/v1", "http://b:8000/v1"]))
     assert two["interpret"]["client"] == {"class_path": "autointerp.clients.OpenAICompatibleClient", "init_args": {
-        "model": SPEC_DEFAULTS["explainer_model"], "cache": True, "base_url": ["http://a:8000/v1", "http://b:8000/v1"],
-        "api_key_env": "VLLM_API_KEY"}}
+        "model": SPEC_DEFAULTS["explainer_model"], "cache": True, "max_concurrency": 32, "adaptive": True,
+        "base_url": ["http://a:8000/v1", "http://b:8000/v1"], "api_key_env": "VLLM_API_KEY"}}
     from autointerp.clients import OpenAICompatibleClient
 
     assert OpenAICompatibleClient(**two["interpret"]["client"]["init_args"]).base_urls == ["http://a:8000/v1", "http://b:8000/v1"]
@@ -226,10 +233,11 @@ def test_base_url_takes_one_url_or_replicas():
 
 @pytest.mark.parametrize(("provider", "class_name", "extra"), [
     ("offline", "OfflineClient", {"max_model_len": 5120}),
-    ("openrouter", "OpenRouter", {}),
-    ("openai", "OpenAICompatibleClient", {}),
-    ("vllm", "OpenAICompatibleClient", {"base_url": "http://h:8000/v1", "api_key_env": "VLLM_API_KEY"}),
-    ("llamacpp", "LlamaCppClient", {"base_url": "http://h:8000/v1"}),
+    ("openrouter", "OpenRouter", {"max_concurrency": 32, "adaptive": True}),
+    ("openai", "OpenAICompatibleClient", {"max_concurrency": 32, "adaptive": True}),
+    ("vllm", "OpenAICompatibleClient", {"max_concurrency": 32, "adaptive": True, "base_url": "http://h:8000/v1",
+                                        "api_key_env": "VLLM_API_KEY"}),
+    ("llamacpp", "LlamaCppClient", {"max_concurrency": 32, "adaptive": True, "base_url": "http://h:8000/v1"}),
 ])
 def test_each_provider_is_a_client_class(provider, class_name, extra):
     argv = [*BASE, "--explainer_provider", provider]
@@ -238,6 +246,22 @@ def test_each_provider_is_a_client_class(provider, class_name, extra):
     client = build_config(parser().parse_args(argv))["interpret"]["client"]
     assert client == {"class_path": f"autointerp.clients.{class_name}",
                       "init_args": {"model": SPEC_DEFAULTS["explainer_model"], "cache": True, **extra}}
+
+
+@pytest.mark.parametrize("provider", ["vllm", "llamacpp"])
+def test_adaptive_and_max_concurrency_flags_reach_the_http_client(provider):
+    """`--adaptive false` keeps `--max_concurrency` fixed; by default the limit adapts below it."""
+    from autointerp.clients.gate import AdaptiveLimit
+    from autointerp.cli.spec_names import CLIENTS
+
+    url = [*BASE, "--explainer_provider", provider, "--explainer_base_url", "http://h:8000/v1"]
+    fixed = build_config(parser().parse_args([*url, "--adaptive", "false", "--max_concurrency", "8"]))["interpret"]["client"]
+    adapting = build_config(parser().parse_args([*url, "--max_concurrency", "5"]))["interpret"]["client"]
+    module, name = CLIENTS[provider].rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    fixed_client, adapting_client = cls(**fixed["init_args"]), cls(**adapting["init_args"])
+    assert fixed_client.adaptive is None and fixed_client.in_flight_limit == 8
+    assert isinstance(adapting_client.adaptive, AdaptiveLimit) and adapting_client.adaptive.maximum == 5
 
 
 def test_spec_names_that_do_not_exist_or_miss_a_url_are_clear_errors():

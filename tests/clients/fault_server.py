@@ -59,6 +59,8 @@ class FaultServer:
         self.max_in_flight = 0
         self.arrivals: dict[str, list[float]] = defaultdict(list)
         self.bodies: list[dict] = []
+        self.headers: list[dict[str, str]] = []
+        """Each request's headers (lower-case names)."""
         self.in_flight_seen: list[int] = []
         """Requests in flight (this one included) at each arrival."""
         self.capacity: int | None = None
@@ -74,6 +76,7 @@ class FaultServer:
         body = await request.json()
         self.requests += 1
         self.bodies.append(body)
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
         prompt = body["messages"][-1]["content"]
         self.arrivals[prompt].append(time.monotonic())
         attempt = len(self.arrivals[prompt])

@@ -44,7 +44,9 @@ def test_control_without_the_slot_cap_requests_time_out_in_the_servers_queue(fau
     replies = _send_all(client, [f"delay:0.4 control {i}" for i in range(8)])
     failed = [r for r in replies if isinstance(r, Exception)]
     assert faults.max_in_flight == 8
-    assert 4 <= len(failed) <= 6  # 0.4 s each, one at a time: only the first two or three beat 1 s
+    # 0.4 s each, one at a time: at most the first two or three beat 1 s (fewer on a loaded machine),
+    # and the first, sent to an idle server, does
+    assert 4 <= len(failed) <= 7
 
 
 def test_same_prefix_prompts_leave_the_gate_back_to_back(faults):

@@ -116,6 +116,23 @@ def test_the_run_goes_on_when_some_calls_fail(faults):
     assert client.accounting.total().errors == 3 and client.accounting.total().calls == 4
 
 
+def test_the_wire_posts_json_with_the_key_as_a_bearer_token(faults, monkeypatch):
+    """What reaches the server: the JSON body we built, our key from the environment, nothing else of ours."""
+    monkeypatch.setenv("WIRE_TEST_KEY", "k-123")
+    client = client_for(faults.url, api_key_env="WIRE_TEST_KEY", extra_body={"repeat_penalty": 1.0})
+    run(ask(client, "ok wire", temperature=0.5), client)
+    assert faults.bodies == [{"model": "fake", "messages": [{"role": "user", "content": "ok wire"}], "max_tokens": 8,
+                              "temperature": 0.5, "repeat_penalty": 1.0}]
+    assert faults.headers[0]["authorization"] == "Bearer k-123"
+    assert faults.headers[0]["content-type"] == "application/json"
+
+
+def test_an_error_reply_names_its_status_and_body(faults):
+    client = client_for(faults.url)
+    with pytest.raises(LLMRequestError, match="HTTP 400: .*fault 400"):
+        run(ask(client, "400x9 wire"), client)
+
+
 def test_backoff_grows_and_stays_within_bounds():
     policy = RetryPolicy(initial_delay=0.1, max_delay=0.5)
     rng = random.Random(0)

@@ -198,6 +198,7 @@
     node.appendChild(head);
     node.appendChild(c.x ? el("div", "explanation", c.x)
       : el("div", "explanation missing", c.err ? "No explanation: " + c.err : "No explanation"));
+    Object.keys(c.bx || {}).forEach(function (k) { node.appendChild(el("div", "explanation baseline", k + ": " + c.bx[k])); });
     node.appendChild(scoreChips(c));
     node.appendChild(mistakes(c));
     var body = el("div", "card-body"), main = el("div", "");
