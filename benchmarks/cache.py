@@ -116,7 +116,9 @@ def predict(sae: str, out: Path, loader_or_data, timer=None) -> dict:
         trainer.predict(module, loader_or_data, return_predictions=False)
     else:
         trainer.predict(module, datamodule=loader_or_data, return_predictions=False)
-    return json.loads((out / "manifest.json").read_text())
+    from autointerp.latents.manifest import Manifest
+
+    return Manifest.read(out).to_dict()
 
 
 def predict_times(sae: str, batches: list[torch.Tensor], out: Path) -> tuple[float, float]:

@@ -148,9 +148,9 @@ def section_predict(device: str, tmp: Path, shape: dict) -> dict[str, Any]:
     from autointerp.latents import CacheReader
 
     manifest = CacheReader(tmp / "predict").manifest
-    assert manifest["n_rows"] == 12 and check.batches == 3
+    assert manifest.n_rows == 12 and check.batches == 3
     return {"dtype": str(dtype), "batches_checked": check.batches, "seconds": seconds,
-            "nnz": manifest["per_hookpoint"][HOOKPOINT]["nnz"]}
+            "nnz": manifest.per_hookpoint[HOOKPOINT].nnz}
 
 
 def _compare(a: dict, b: dict) -> dict[str, float]:
@@ -232,8 +232,8 @@ def section_two_nodes(device: str, tmp: Path, shape: dict) -> dict[str, Any]:
     ranks = [json.loads((out / f"ranks-node{n}.json").read_text()) for n in (0, 1)]
     manifest = CacheReader(out / "latents").manifest
     assert [r["global_rank"] for r in ranks] == [0, 1] and [r["local_rank"] for r in ranks] == [0, 0]
-    assert manifest["n_rows"] == 10 and len(manifest["token_files"]) == 2
-    return {"ranks": ranks, "token_files": manifest["token_files"], "n_rows": manifest["n_rows"]}
+    assert manifest.n_rows == 10 and len(manifest.token_files) == 2
+    return {"ranks": ranks, "token_files": manifest.token_files, "n_rows": manifest.n_rows}
 
 
 def section_throughput(device: str, tmp: Path, shape: dict, batches: int) -> dict[str, Any]:

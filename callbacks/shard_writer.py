@@ -21,6 +21,7 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from autointerp.latents.manifest import Manifest
 from autointerp.latents.writer import (
     ShardSink,
     build_manifest,
@@ -56,7 +57,7 @@ class LatentShardWriter(BasePredictionWriter):
         self.flush_tokens = flush_tokens
         self.queue_batches = queue_batches
         self.sink: ShardSink | None = None
-        self.manifest: dict[str, Any] | None = None
+        self.manifest: Manifest | None = None
         self._queue: queue.Queue | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -138,7 +139,7 @@ class LatentShardWriter(BasePredictionWriter):
             meta = {**pl_module.manifest_meta(), "dataset": _dataset_meta(trainer)}
             self.manifest = build_manifest(parts, meta)
             path = write_manifest(self.output_dir, self.manifest)
-            logger.info("latent cache written: %s (%d tokens)", path, self.manifest["n_tokens"])
+            logger.info("latent cache written: %s (%d tokens)", path, self.manifest.n_tokens)
         trainer.strategy.barrier("latent-writer-end")
         self.sink = None
 

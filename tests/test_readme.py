@@ -66,7 +66,7 @@ def parse_predict(args: list[str]):
 
     class ParseOnly(AutoInterpCLI):
         def before_instantiate_classes(self) -> None:
-            super().before_instantiate_classes()  # the --name check and the filter_bos merge
+            super().before_instantiate_classes()  # the --name check and the data.filter_bos move
 
         def instantiate_classes(self) -> None:
             pass

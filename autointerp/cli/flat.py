@@ -74,13 +74,12 @@ def build_config(args: argparse.Namespace, available_gpus: int = 0) -> dict[str,
         if flag.target and (value is not None or flag.keep_none):
             _put(config, flag.target, value)
     config["model"]["init_args"].update(model=args.model, sparse_model=args.sparse_model)
-    config["data"]["filter_bos"] = args.filter_bos
     # n_splits shards over the whole run: each rank flushes every n_tokens / (n_splits * devices) tokens.
     config["flush_tokens"] = max(1, math.ceil(args.n_tokens / (args.n_splits * devices)))
     interpret = config["interpret"]
     interpret.update(enabled=bool(args.interpret), seed=args.seed, client=client_spec(args),
                      explainer=explainer_spec(args), scorers=scorer_specs(args))
-    interpret["examples"].update(examples_spec(args), seed=args.seed)
+    interpret["examples"].update(examples_spec(args))  # examples.seed None: the run's seed, interpret.seed
     if args.serve_gguf:
         interpret["serve_context_length"] = args.explainer_model_max_len
     return config

@@ -11,7 +11,7 @@ Outputs: `<results_dir>/<name>/` (`--results_dir`, `--name`), TensorBoard under 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -20,6 +20,9 @@ from autointerp.cli.common import RESULTS_DIR, use_attribute_docstrings
 from autointerp.data.module import TokenizedTextDataModule
 from autointerp.pipeline.config import InterpretConfig
 from autointerp.pipeline.outputs import RunPaths, write_run_config
+
+if TYPE_CHECKING:
+    from autointerp.latents.manifest import Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -116,13 +119,10 @@ class AutoInterpCLI(LightningCLI):
         return dumped[self.subcommand] if self.subcommand else dumped
 
     def before_instantiate_classes(self) -> None:
-        """Check `--name` before anything heavy loads; make `filter_bos` one setting for data and model."""
+        """Check `--name` before anything heavy loads; move the deprecated `data.filter_bos` to the model."""
         config = self.section(self.config)
         RunPaths.for_run(config.results_dir, config.name)
-        init_args = config.model.get("init_args") if hasattr(config.model, "get") else None
-        if init_args is not None and "filter_bos" in init_args and "filter_bos" in config.data:
-            both = bool(init_args.filter_bos or config.data.filter_bos)
-            init_args.filter_bos = config.data.filter_bos = both
+        move_data_filter_bos(config)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Default loggers when none are configured; the shard writer and statistics on `predict`."""
@@ -168,15 +168,14 @@ class AutoInterpCLI(LightningCLI):
         config = self.interpret_config()
         if config is None or "cache" in config.overwrite:
             return False
-        from autointerp.io import read_json
-        from autointerp.latents.format import MANIFEST
+        from autointerp.latents.manifest import MANIFEST, Manifest
 
         paths = self.paths
-        manifest = read_json(paths.latents / MANIFEST)
-        if manifest is None:
+        if not (paths.latents / MANIFEST).is_file():
             return False
+        manifest = Manifest.read(paths.latents)
         wanted = {"model": model.model_name, "sparse_model": model.sparse_model, "hookpoints": list(model.hookpoints)}
-        found = {k: manifest.get(k) for k in wanted}
+        found = {k: getattr(manifest, k) for k in wanted}
         if found != wanted:
             raise ValueError(
                 f"{paths.latents} holds a cache of {found}, not {wanted}: use another --name, or add "
@@ -208,13 +207,27 @@ class AutoInterpCLI(LightningCLI):
         print(f"results in {self.paths.root}/ (report: {self.paths.root / 'report.html'})")
 
 
-def cache_mismatch(manifest: dict[str, Any], datamodule: Any) -> str:
+def move_data_filter_bos(config: Any) -> None:
+    """`data.filter_bos` (the old spelling) becomes `model.init_args.filter_bos`, with a warning."""
+    value = config.data.get("filter_bos") if hasattr(config.data, "get") else None
+    if value is None:
+        return
+    init_args = config.model.get("init_args") if hasattr(config.model, "get") else None
+    if init_args is None or "filter_bos" not in init_args:
+        raise ValueError("data.filter_bos: moved to model.init_args.filter_bos, which this model does not take")
+    logger.warning("data.filter_bos is deprecated: set model.init_args.filter_bos (the cache module drops BOS "
+                   "positions); using filter_bos=%s", bool(init_args.filter_bos or value))
+    init_args.filter_bos = bool(init_args.filter_bos or value)
+    config.data.filter_bos = None
+
+
+def cache_mismatch(manifest: Manifest, datamodule: Any) -> str:
     """The data settings (dataset, split, n_tokens, seed, cache_ctx_len) in which the datamodule differs
     from what made the cache, as `setting: cached -> now` text; empty when they agree."""
     if datamodule is None:
         return ""
-    cached = dict(manifest.get("dataset") or {})
-    cached["cache_ctx_len"] = manifest.get("ctx_len")
+    cached = dict(manifest.dataset or {})
+    cached["cache_ctx_len"] = manifest.ctx_len
     diffs = [f"{key}: {value!r} -> {getattr(datamodule, key)!r}" for key, value in cached.items()
              if hasattr(datamodule, key) and getattr(datamodule, key) != value]
     return "; ".join(diffs)

@@ -1,7 +1,10 @@
 """The transformers engine of `OfflineClient`: one left-padded batch, each row with its own settings.
 
-`model.generate` applies one set of sampling settings to a whole batch; this loop samples row by
-row instead (temperature, max_tokens, logprobs, seed per row), sharing one forward pass per step.
+`model.generate` applies one set of sampling settings to a whole batch; this loop keeps each row's
+own (temperature, max_tokens, logprobs, seed) and still picks every row's token in one batched
+computation on the device (`pick_tokens`): greedy rows take the argmax, sampled rows invert their
+temperature-scaled CDF at a uniform drawn from the row's own generator (so a request draws the same
+tokens alone or in any batch). The host reads one small packed tensor per step, not [B, vocab].
 """
 
 from __future__ import annotations
@@ -76,6 +79,9 @@ class TransformersEngine:
         tokens: list[list[int]] = [[] for _ in items]
         logprobs: list[list[TokenLogprob]] = [[] for _ in items]
         done = [False] * len(items)
+        temperatures = torch.tensor([s.temperature for s in settings], dtype=torch.float32, device=self.device)
+        sampled = any(s.temperature > 0 for s in settings)
+        top = max((s.top_logprobs for s in settings if s.logprobs), default=0)
         past = None
         with torch.inference_mode():
             for _ in range(max(s.max_tokens for s in settings)):
@@ -83,38 +89,33 @@ class TransformersEngine:
                 out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
                                  use_cache=True, logits_to_keep=1, **{self.cache_arg: past})
                 past = out[self.cache_arg]
-                # [B, vocab] on the host: ONE device sync per step; the per-row picks below then read host memory
-                step_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
-                chosen = [self._step(b, step_logprobs[b], settings[b], generators[b], tokens, logprobs, done)
-                          for b in range(len(items))]
+                # one uniform per sampled row from its own CPU generator: no device involved
+                uniforms = torch.tensor([float(torch.rand((), generator=g)) if s.temperature > 0 else 0.0
+                                         for g, s in zip(generators, settings)], device=self.device)
+                # [B, 2 + 2 * top] on the host: ONE device sync per step for the whole batch
+                picked = pick_tokens(out.logits[:, -1, :], temperatures, uniforms, top, sampled).cpu()
+                chosen = [self._step(b, picked[b], settings[b], top, tokens, logprobs, done) for b in range(len(items))]
                 if all(done):
                     break
                 input_ids = torch.tensor(chosen, device=self.device).unsqueeze(1)  # [B, 1]
                 mask = torch.cat([mask, torch.ones_like(input_ids)], dim=1)
         return [self._response(prompts[b], tokens[b], logprobs[b], settings[b]) for b in range(len(items))]
 
-    def _step(self, b: int, row_logprobs: Any, s: Settings, generator: Any, tokens: list[list[int]],
+    def _step(self, b: int, row: Any, s: Settings, top: int, tokens: list[list[int]],
               logprobs: list[list[TokenLogprob]], done: list[bool]) -> int:
-        """Pick row b's next token; mark the row done at a stop token or at its own max_tokens."""
-        import torch
-
+        """Take row b's picked token (a row of `pick_tokens`); mark the row done at a stop token or its max_tokens."""
         if done[b]:
             return self.pad_id
-        if s.temperature == 0:
-            token = int(row_logprobs.argmax())
-        else:
-            probs = torch.softmax(row_logprobs / s.temperature, dim=-1)
-            token = int(torch.multinomial(probs.cpu(), 1, generator=generator))
+        token = int(row[0])
         if token in self.stop_ids:
             done[b] = True
             return self.pad_id
         tokens[b].append(token)
         if s.logprobs:
-            top = torch.topk(row_logprobs, s.top_logprobs) if s.top_logprobs else None
-            alternatives = {} if top is None else {
-                self.tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices)
-            }
-            logprobs[b].append(TokenLogprob(self.tokenizer.decode([token]), float(row_logprobs[token]), alternatives))
+            k = s.top_logprobs
+            values, indices = row[2 : 2 + k].tolist(), row[2 + top : 2 + top + k].tolist()
+            alternatives = {self.tokenizer.decode([int(i)]): float(v) for v, i in zip(values, indices)}
+            logprobs[b].append(TokenLogprob(self.tokenizer.decode([token]), float(row[1]), alternatives))
         done[b] = len(tokens[b]) >= s.max_tokens
         return token
 
@@ -125,3 +126,25 @@ class TransformersEngine:
             prompt_tokens=len(prompt),
             completion_tokens=len(tokens),
         )
+
+
+def pick_tokens(logits: Any, temperatures: Any, uniforms: Any, top: int = 0, sampled: bool = True) -> Any:
+    """Every row's next token in one batched computation, packed as float64 [B, 2 + 2 * top]:
+    (token, its log-prob, `top` best log-probs, their token ids).
+
+    logits [B, vocab]; temperatures [B] (0: greedy); uniforms [B] in [0, 1), used by rows with a
+    temperature: the token is the first whose cumulative probability exceeds the uniform."""
+    import torch
+
+    logprobs = torch.log_softmax(logits.float(), dim=-1)  # [B, vocab]
+    token = logprobs.argmax(dim=-1)
+    if sampled:  # greedy rows get a harmless scale and keep their argmax below
+        cdf = torch.softmax(logprobs / temperatures.clamp(min=1e-6)[:, None], dim=-1).cumsum(dim=-1)
+        target = (uniforms * cdf[:, -1])[:, None]
+        draw = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp(max=logits.shape[-1] - 1)
+        token = torch.where(temperatures > 0, draw, token)
+    columns = [token[:, None].double(), logprobs.gather(1, token[:, None]).double()]
+    if top:
+        best = logprobs.topk(top, dim=-1)
+        columns += [best.values.double(), best.indices.double()]
+    return torch.cat(columns, dim=1)

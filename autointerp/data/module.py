@@ -53,7 +53,7 @@ class TokenizedTextDataModule(pl.LightningDataModule):
         cache_ctx_len: int = 256,
         n_tokens: int = 10_000_000,
         batch_size: int = 32,
-        filter_bos: bool = False,
+        filter_bos: bool | None = None,
         seed: int = 22,
         num_workers: int = 0,
         shuffle: bool = False,
@@ -70,20 +70,24 @@ class TokenizedTextDataModule(pl.LightningDataModule):
             cache_ctx_len: tokens per row.
             n_tokens: tokens to process; at most `n_tokens // cache_ctx_len` rows are made.
             batch_size: rows per batch.
-            filter_bos: BOS tokens are not counted as activations: the cache module zeroes latents
-                wherever `input_ids == datamodule.bos_token_id`.
+            filter_bos: deprecated spelling, leave unset: set `model.init_args.filter_bos`, the cache
+                module's setting (it drops latents at BOS positions). `autointerp predict` moves a YAML
+                `data.filter_bos` there with a warning; in Python it is refused.
             seed: seed of the row shuffle (`shuffle`) and of the training order.
             num_workers: DataLoader worker processes.
             shuffle: shuffle rows (with `seed`) before taking the first `n_tokens`, instead of reading
                 the split from its start; tokenizes the whole split.
         """
         super().__init__()
+        if filter_bos is not None:
+            raise ValueError("filter_bos: moved to the cache module; set LatentCacheModule(filter_bos=...) "
+                             "(model.init_args.filter_bos), not the data module")
         self._validate(dataset_repo, dataset_column, cache_ctx_len, n_tokens, batch_size, num_workers)
         self.tokenizer_name = tokenizer
         self.dataset_repo, self.dataset_name, self.dataset_split = dataset_repo, dataset_name, dataset_split
         self.dataset_column = dataset_column
         self.cache_ctx_len, self.n_tokens, self.batch_size = cache_ctx_len, n_tokens, batch_size
-        self.filter_bos, self.seed, self.num_workers, self.shuffle = filter_bos, seed, num_workers, shuffle
+        self.seed, self.num_workers, self.shuffle = seed, num_workers, shuffle
         self.tokens: torch.Tensor | None = None  # int32 [n_rows, cache_ctx_len] after setup()
         self.allow_zero_length_dataloader_with_multiple_devices = True  # more ranks than rows is allowed
 
@@ -112,7 +116,7 @@ class TokenizedTextDataModule(pl.LightningDataModule):
 
     @property
     def bos_token_id(self) -> int | None:
-        """The tokenizer's BOS id; with `filter_bos` latents at these positions are not counted."""
+        """The tokenizer's BOS id (the cache module's `filter_bos` drops latents at these positions)."""
         return self.tokenizer.bos_token_id
 
     @property

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from autointerp.examples.config import ExamplesConfig
+from autointerp.examples.config import DEFAULT_SEED, ExamplesConfig
 from autointerp.examples.decoding import TokenDecoder
 from autointerp.examples.non_activating import Candidates, FaissSource, NeighboursSource, NonActivatingSource, Query, RandomSource
 from autointerp.examples.samplers import QuantileSampler, Sampler, quantile_bins, split_train_select_test
@@ -53,15 +53,16 @@ class RecordBuilder:
         self.tokenizer = tokenizer
         self.ctx_len = reader.ctx_len
         self.width = config.example_ctx_len
-        self.n_rows = int(reader.manifest["n_rows"])
-        self.n_tokens = int(reader.manifest.get("n_tokens") or self.n_rows * self.ctx_len)
+        self.seed = config.seed if config.seed is not None else DEFAULT_SEED  # None outside a run
+        self.n_rows = reader.manifest.n_rows
+        self.n_tokens = reader.manifest.total_tokens
         self.cache_dir = Path(cache_dir) if cache_dir is not None else reader.dir / "embeddings"
         self._weights = {"decoder_similarity": decoder_weights, "encoder_similarity": encoder_weights}
         self.train_sampler = train_sampler or config.train_sampler or QuantileSampler()
         self.source = source or config.non_activating or RandomSource()
         self._check_settings()
         self.view = CacheView(
-            reader=reader, ctx_len=self.ctx_len, width=self.width, n_rows=self.n_rows, seed=config.seed,
+            reader=reader, ctx_len=self.ctx_len, width=self.width, n_rows=self.n_rows, seed=self.seed,
             cache_dir=self.cache_dir, top_windows=self.top_windows, weights_for=self.weights_for,
             decode_windows=self.decode_windows,
         )
@@ -134,7 +135,7 @@ class RecordBuilder:
 
     def rng(self, latent: Latent) -> np.random.Generator:
         """The latent's own seeded generator: records do not depend on build order."""
-        return np.random.default_rng([self.config.seed, zlib.crc32(latent.hookpoint.encode()), latent.index])
+        return np.random.default_rng([self.seed, zlib.crc32(latent.hookpoint.encode()), latent.index])
 
     def windows(self, acts: LatentActivations) -> Windows:
         """A latent's non-overlapping activating windows, strongest first."""

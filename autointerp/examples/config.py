@@ -12,6 +12,10 @@ from autointerp.examples.samplers import Sampler
 logger = logging.getLogger(__name__)
 
 
+DEFAULT_SEED = 22
+"""The run's seed when none is given (`interpret.seed`), and the examples' outside a run."""
+
+
 @dataclass
 class ExamplesConfig:
     """Settings of the examples stage; validated on construction, each error names its setting."""
@@ -46,8 +50,9 @@ class ExamplesConfig:
     `NeighboursSource` (the top windows of similar latents: `neighbours_type`, `n_neighbours`) or
     `FaissSource` (windows nearest in embedding space to the latent's activating ones:
     `embedding_model`, `max_windows`, `batch_size`)."""
-    seed: int = 22
-    """Seed of every random draw; records are reproducible and independent of build order."""
+    seed: int | None = None
+    """Seed of every random draw; records are reproducible and independent of build order. None means
+    the run's seed (`interpret.seed`), or `DEFAULT_SEED` for a builder used outside a run."""
     n_examples_select: int = 0
     """Activating windows of the select split, used only to choose and revise explanations
     (`interpret.selection`), never shown in reported scores; disjoint from train and test. 0: none."""
@@ -72,7 +77,8 @@ class ExamplesConfig:
                 raise ValueError(
                     f"left_context ({self.left_context}) must be smaller than example_ctx_len ({self.example_ctx_len})"
                 )
-        _check_int("seed", self.seed, minimum=0)
+        if self.seed is not None:
+            _check_int("seed", self.seed, minimum=0)
         if self.n_non_activating_select is not None:
             _check_int("n_non_activating_select", self.n_non_activating_select, minimum=0)
         wanted = self.n_examples_train + self.n_examples_test + self.n_examples_select

@@ -40,7 +40,7 @@ class CoOccurrenceNeighbours(Neighbours):
             latents.append(np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets)))
         token_index = np.concatenate(tokens) if tokens else np.zeros(0, np.int64)
         latent = np.concatenate(latents) if latents else np.zeros(0, np.int32)
-        n_tokens = int(reader.manifest["n_rows"]) * reader.ctx_len
+        n_tokens = reader.manifest.n_rows * reader.ctx_len
         # token-major (CSR) copy: the latents firing on token t are latent_sorted[ptr[t]:ptr[t + 1]]
         self.latent_sorted = latent[np.argsort(token_index, kind="stable")]  # int32 [nnz]
         self.ptr = np.zeros(n_tokens + 1, np.int64)  # n_tokens <= nnz for any coder that fires

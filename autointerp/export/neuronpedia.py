@@ -15,10 +15,13 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autointerp.report.cards import PRIMARY_METRICS
 from autointerp.report.load import LatentData
+
+if TYPE_CHECKING:
+    from autointerp.latents.manifest import Manifest
 
 FORMAT_COMMIT = "ebb8426fc550ad5d1f76d52c271a624af3c08a57"
 """The Neuronpedia commit (2026-08-20; schema.prisma last changed 2026-07-06) whose format this follows."""
@@ -78,12 +81,12 @@ def sourceset_row(names: Names, hookpoint: str, description: str) -> dict[str, A
             "visibility": VISIBILITY, "hasDashboards": True}
 
 
-def source_row(names: Names, hookpoint: str, manifest: dict[str, Any], dataset: str | None, notes: str) -> dict[str, Any]:
+def source_row(names: Names, hookpoint: str, manifest: Manifest | None, dataset: str | None, notes: str) -> dict[str, Any]:
     """source.jsonl: prompts are the cache's rows, each `ctx_len` tokens long."""
     source, set_name = names.sources[hookpoint]
     return {"id": source, "modelId": names.model_id, "setName": set_name, "creatorId": DEFAULT_CREATOR_ID,
-            "hasDashboards": True, "visibility": VISIBILITY, "num_prompts": manifest.get("n_rows"),
-            "num_tokens_in_prompt": manifest.get("ctx_len"), "dataset": dataset, "notes": notes}
+            "hasDashboards": True, "visibility": VISIBILITY, "num_prompts": getattr(manifest, "n_rows", None),
+            "num_tokens_in_prompt": getattr(manifest, "ctx_len", None), "dataset": dataset, "notes": notes}
 
 
 def feature_row(names: Names, latent: LatentData) -> dict[str, Any]:

@@ -20,8 +20,7 @@ from typing import Any
 
 from autointerp.export import files, naming, types
 from autointerp.export import neuronpedia as np_rows
-from autointerp.io import read_json
-from autointerp.latents.format import MANIFEST
+from autointerp.latents.manifest import MANIFEST, Manifest
 from autointerp.report.load import LatentData, RunData, load_run
 from autointerp.run_folder import RunPaths
 
@@ -70,7 +69,7 @@ def export_run(run_dir: str | Path, out: str | Path, fmt: str = "neuronpedia", o
     if not run.files:
         raise FileNotFoundError(f"name: run {run.name!r} has no explanation files in {RunPaths(run.run_dir).explanations} "
                                 "(has `autointerp interpret` run?)")
-    manifest = read_json(RunPaths(run.run_dir).latents / MANIFEST) or {}
+    manifest = _manifest(run.run_dir)
     names = _names(run, manifest, options)
     with files.staged(out) as tmp:
         seen = _write(tmp, run, manifest, names, options)
@@ -78,23 +77,29 @@ def export_run(run_dir: str | Path, out: str | Path, fmt: str = "neuronpedia", o
     return seen.counts
 
 
-def _names(run: RunData, manifest: dict[str, Any], options: ExportOptions) -> np_rows.Names:
+def _manifest(run_dir: Path) -> Manifest | None:
+    """The run's cache manifest, or None where the run folder holds no cache (the results alone export)."""
+    latents = RunPaths(run_dir).latents
+    return Manifest.read(latents) if (latents / MANIFEST).is_file() else None
+
+
+def _names(run: RunData, manifest: Manifest | None, options: ExportOptions) -> np_rows.Names:
     """The model id, release and source ids of this export."""
-    model = run.summary.get("model") or manifest.get("model")
-    per_hp = manifest.get("per_hookpoint") or {}
+    model = run.summary.get("model") or getattr(manifest, "model", None)
+    per_hp = manifest.per_hookpoint if manifest is not None else {}
     hookpoints = dict.fromkeys(f.hookpoint for f in run.files)
-    sizes = {hp: (per_hp.get(hp) or {}).get("d_sae") for hp in hookpoints}
+    sizes = {hp: per_hp[hp].d_sae if hp in per_hp else None for hp in hookpoints}
     release = naming.checked_name("release", options.release) if options.release else naming.slug(f"autointerp-{run.name}")
-    sparse = run.summary.get("sparse_model") or manifest.get("sparse_model")
+    sparse = run.summary.get("sparse_model") or getattr(manifest, "sparse_model", None)
     sources = naming.source_ids(sizes, options.source_set, naming.transcoders(sparse, list(hookpoints)))
     return np_rows.Names(model_id=naming.model_id(model, options.model_id), release=release,
                          creator_name=options.creator_name, sources=sources)
 
 
-def _write(root: Path, run: RunData, manifest: dict[str, Any], names: np_rows.Names, options: ExportOptions) -> _Seen:
+def _write(root: Path, run: RunData, manifest: Manifest | None, names: np_rows.Names, options: ExportOptions) -> _Seen:
     """Every file of the export under `root`."""
     seen = _Seen()
-    model = run.summary.get("model") or manifest.get("model")
+    model = run.summary.get("model") or getattr(manifest, "model", None)
     llm = run.summary.get("explainer_model")
     judges = types.score_models(run.scorers, llm, run.run_config)
     latents = (lt for lt in run.latents() if lt.record is not None)  # no record: nothing to show for it
@@ -107,10 +112,10 @@ def _write(root: Path, run: RunData, manifest: dict[str, Any], names: np_rows.Na
     return seen
 
 
-def _metadata(folder: Path, run: RunData, manifest: dict[str, Any], names: np_rows.Names, hookpoint: str,
+def _metadata(folder: Path, run: RunData, manifest: Manifest | None, names: np_rows.Names, hookpoint: str,
               model: str | None) -> None:
     """model, release, sourceset and source .jsonl of one source folder (one line each, as Neuronpedia writes them)."""
-    sparse = run.summary.get("sparse_model") or manifest.get("sparse_model")
+    sparse = run.summary.get("sparse_model") or getattr(manifest, "sparse_model", None)
     data = run.run_config.get("data") or {}
     files.write_jsonl(folder / "model.jsonl", [np_rows.model_row(names, model, naming.owner(model))])
     files.write_jsonl(folder / "release.jsonl", [np_rows.release_row(

@@ -22,9 +22,7 @@ from typing import Any
 import numpy as np
 
 from autointerp.io import atomic_write_bytes, write_json  # noqa: F401  (re-exported: shard writers use both)
-
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+from autointerp.latents.manifest import FORMAT_VERSION, MANIFEST, Manifest  # noqa: F401  (re-exported)
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
@@ -129,11 +127,8 @@ class CacheReader:
 
     def __init__(self, latents_dir: str | Path):
         self.dir = Path(latents_dir)
-        manifest_path = self.dir / MANIFEST
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"no latent cache at {self.dir}: {MANIFEST} is missing (did predict finish?)")
-        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        self.ctx_len: int = int(self.manifest["ctx_len"])
+        self.manifest: Manifest = Manifest.read(self.dir)
+        self.ctx_len: int = self.manifest.ctx_len
         self._handles: dict[Path, Any] = {}
         self._offsets: dict[Path, np.ndarray] = {}
         self._tokens: np.ndarray | None = None
@@ -142,15 +137,15 @@ class CacheReader:
     @property
     def hookpoints(self) -> list[str]:
         """Hookpoints in the cache, in manifest order."""
-        return list(self.manifest["hookpoints"])
+        return list(self.manifest.hookpoints)
 
     def d_sae(self, hookpoint: str) -> int:
         """Number of latents at a hookpoint."""
-        return int(self.manifest["per_hookpoint"][hookpoint]["d_sae"])
+        return self.manifest.per_hookpoint[hookpoint].d_sae
 
     def shard_paths(self, hookpoint: str) -> list[Path]:
         """The hookpoint's shard files, as the manifest lists them."""
-        return [self.dir / p for p in self.manifest["per_hookpoint"][hookpoint]["shards"]]
+        return [self.dir / p for p in self.manifest.per_hookpoint[hookpoint].shards]
 
     @property
     def tokens(self) -> np.ndarray:
@@ -158,8 +153,8 @@ class CacheReader:
         if self._tokens is None:
             from safetensors.numpy import load_file
 
-            tokens = np.zeros((int(self.manifest["n_rows"]), self.ctx_len), dtype=np.int32)
-            for name in self.manifest["token_files"]:
+            tokens = np.zeros((self.manifest.n_rows, self.ctx_len), dtype=np.int32)
+            for name in self.manifest.token_files:
                 part = load_file(str(self.dir / name))
                 tokens[part["rows"]] = part["tokens"]
             self._tokens = tokens

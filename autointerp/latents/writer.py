@@ -19,15 +19,14 @@ import numpy as np
 
 from autointerp.latents.format import (
     FLOAT16_MAX,
-    FORMAT_VERSION,
     MANIFEST,
     atomic_write_bytes,
     build_shard_arrays,
     save_arrays,
     shard_name,
     tokens_name,
-    write_json,
 )
+from autointerp.latents.manifest import HookpointFiles, Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -297,7 +296,7 @@ def rows_to_drop(rows_per_rank: list[np.ndarray], rank: int) -> np.ndarray:
     return np.intersect1d(mine, lower)
 
 
-def build_manifest(parts: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+def build_manifest(parts: list[dict[str, Any]], meta: dict[str, Any]) -> Manifest:
     """Combine every rank's `ShardSink.close()` result with run metadata into the manifest."""
     parts = sorted(parts, key=lambda p: p["rank"])
     hookpoints = list(meta["hookpoints"])
@@ -310,27 +309,26 @@ def build_manifest(parts: list[dict[str, Any]], meta: dict[str, Any]) -> dict[st
     for p in parts:
         for key, name in p["dtypes"].items():
             dtypes[key] = _wider(dtypes.get(key), name)
-    return {
-        "format_version": FORMAT_VERSION,
-        "model": meta.get("model"),
-        "sparse_model": meta.get("sparse_model"),
-        "hookpoints": hookpoints,
-        "ctx_len": ctx_len,
-        "n_rows": n_rows,
-        "n_tokens": int(len(all_rows)) * ctx_len,
-        "token_files": [p["token_file"] for p in parts if p["token_file"] is not None],
-        "per_hookpoint": {
-            hp: {
-                "d_sae": int(meta["d_sae"][hp]),
-                "shards": [s for p in parts for s in p["shards"][hp]],
-                "nnz": int(sum(p["nnz"][hp] for p in parts)),
-            }
+    return Manifest(
+        model=meta.get("model"),
+        sparse_model=meta.get("sparse_model"),
+        hookpoints=hookpoints,
+        ctx_len=ctx_len,
+        n_rows=n_rows,
+        n_tokens=int(len(all_rows)) * ctx_len,
+        token_files=[p["token_file"] for p in parts if p["token_file"] is not None],
+        per_hookpoint={
+            hp: HookpointFiles(
+                d_sae=int(meta["d_sae"][hp]),
+                shards=[s for p in parts for s in p["shards"][hp]],
+                nnz=int(sum(p["nnz"][hp] for p in parts)),
+            )
             for hp in hookpoints
         },
-        "dtypes": dtypes,
-        "filter_bos": bool(meta.get("filter_bos", False)),
-        "dataset": meta.get("dataset"),
-    }
+        dtypes=dtypes,
+        filter_bos=bool(meta.get("filter_bos", False)),
+        dataset=meta.get("dataset"),
+    )
 
 
 def check_files_visible(latents_dir: str | Path, parts: list[dict[str, Any]]) -> None:
@@ -348,11 +346,9 @@ def check_files_visible(latents_dir: str | Path, parts: list[dict[str, Any]]) ->
         )
 
 
-def write_manifest(latents_dir: str | Path, manifest: dict[str, Any]) -> Path:
+def write_manifest(latents_dir: str | Path, manifest: Manifest) -> Path:
     """Atomically write the manifest; call it last, once every rank's files are on disk."""
-    path = Path(latents_dir) / MANIFEST
-    write_json(path, manifest)
-    return path
+    return manifest.write(latents_dir)
 
 
 __all__ = ["ShardSink", "build_manifest", "check_files_visible", "clear_cache_dir", "rows_to_drop", "write_manifest"]

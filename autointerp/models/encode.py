@@ -39,8 +39,8 @@ def _encode(coder: Any, x: torch.Tensor, keep: torch.Tensor | None):
     token, latent, value = coder.encode(x)  # a user's coder with the plain encode(x) contract
     if keep is None:
         return token, latent, value
-    mask = keep.to(token.device)[token]
-    return token[mask], latent[mask.to(latent.device)], value[mask.to(value.device)]
+    kept = keep.to(token.device)[token].nonzero().squeeze(1)  # one host sync; gathers need none
+    return token[kept], latent[kept.to(latent.device)], value[kept.to(value.device)]
 
 
 def encode_on_device(acts: Mapping[str, torch.Tensor], coders: Mapping[str, Any], input_ids: torch.Tensor,

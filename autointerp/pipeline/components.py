@@ -43,13 +43,12 @@ def build_scorers(config: InterpretConfig, tokenizer: Any = None) -> dict[str, S
 
 
 def examples_config(config: InterpretConfig, explainer: Any = None) -> ExamplesConfig:
-    """The examples settings the run uses: the run's seed when `examples.seed` is None, and a contrastive
-    explainer given no `n_explainer_negatives` gets as many as it has training examples."""
+    """The examples settings the run uses (their seed already the run's where none was given, see
+    `InterpretConfig`): a contrastive explainer given no `n_explainer_negatives` gets as many as it has
+    training examples."""
     from autointerp.explainers import ContrastiveExplainer
 
     examples = config.examples
-    if getattr(examples, "seed", 0) is None:
-        examples = dataclasses.replace(examples, seed=config.seed)
     if isinstance(explainer if explainer is not None else config.explainer, ContrastiveExplainer) \
             and examples.n_explainer_negatives == 0:
         logger.info("contrastive explainer: n_explainer_negatives=0, using n_examples_train=%d", examples.n_examples_train)
@@ -113,7 +112,7 @@ def build_output_tokens(config: InterpretConfig, reader: Any, tokenizer: Any, ex
 
     manifest = reader.manifest
     try:
-        return build(manifest["model"], manifest["sparse_model"], config.hookpoints or reader.hookpoints, tokenizer)
+        return build(manifest.model, manifest.sparse_model, config.hookpoints or reader.hookpoints, tokenizer)
     except Exception as exc:  # any loading failure: the run goes on without output tokens
         if getattr(explainer if explainer is not None else config.explainer, "output", False):
             raise ValueError(f"explainer.init_args.output: the logit-lens tokens could not be loaded: {exc}") from exc
@@ -132,7 +131,7 @@ def coder_weights(config: InterpretConfig, reader: Any) -> dict[str, Any]:
     from autointerp.models.sparse_coders import load_sparse_coders, resolve_sparse_model
 
     hookpoints = config.hookpoints or reader.hookpoints
-    coders = load_sparse_coders(resolve_sparse_model(reader.manifest["sparse_model"]), hookpoints)
+    coders = load_sparse_coders(resolve_sparse_model(reader.manifest.sparse_model), hookpoints)
     if source.neighbours_type == "decoder_similarity":  # W_dec [d_sae, d_out]
         return {"decoder_weights": {hp: c.W_dec.detach().float().numpy() for hp, c in coders.items()}}
     return {"encoder_weights": {hp: c.encoder_weight.detach().float().numpy() for hp, c in coders.items()}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -91,7 +92,7 @@ class InterpretConfig:
     """MLflow experiment name."""
     report: bool = True
     """Write `report.html` at the end."""
-    seed: int = 22
+    seed: int = 22  # a literal: the flat --seed reads its default from this source line (DEFAULT_SEED)
     """The run's seed: every scorer given no `seed`, the examples when `examples.seed` is None, the bootstrap intervals."""
 
     def __post_init__(self) -> None:
@@ -99,6 +100,9 @@ class InterpretConfig:
             self.examples = ExamplesConfig(**self.examples)
         if isinstance(self.selection, dict):
             self.selection = SelectionConfig(**self.selection)
+        if self.examples.seed is None:  # the run's seed; a copy, so the caller's object is left as given
+            self.examples = copy.copy(self.examples)
+            self.examples.seed = self.seed
         self.validate()
 
     def validate(self) -> None:

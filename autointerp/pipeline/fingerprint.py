@@ -12,7 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import fields, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autointerp.latents.manifest import Manifest
 
 SKIPPED = {"tokenizer", "model", "client"}
 """Attributes that are heavy objects, not settings (the tokenizer is covered by the cache's model)."""
@@ -61,18 +64,18 @@ def _examples_settings(examples: Any) -> dict[str, Any]:
     return out
 
 
-def cache_identity(manifest: dict[str, Any]) -> dict[str, Any]:
-    """What in a cache's manifest decides its contents."""
+def cache_identity(manifest: Manifest | None) -> dict[str, Any]:
+    """What in a cache's manifest decides its contents (all None without one)."""
     keys = ("model", "sparse_model", "hookpoints", "ctx_len", "n_rows", "n_tokens", "dataset", "token_files")
-    out = {k: manifest.get(k) for k in keys}
-    out["nnz"] = {hp: v.get("nnz") for hp, v in (manifest.get("per_hookpoint") or {}).items()}
+    out = {k: getattr(manifest, k, None) for k in keys}
+    out["nnz"] = {hp: entry.nnz for hp, entry in (manifest.per_hookpoint if manifest else {}).items()}
     return out
 
 
 class Protocol:
     """The current run's fingerprints: one for explanations, one per scorer (and its control)."""
 
-    def __init__(self, manifest: dict[str, Any], examples: Any, explainer: Any, scorers: dict[str, Any],
+    def __init__(self, manifest: Manifest | None, examples: Any, explainer: Any, scorers: dict[str, Any],
                  llm: str, selection: Any = None) -> None:
         """manifest: the cache's; examples: the ExamplesConfig; llm: the model that explains and judges;
         selection: the SelectionConfig (covered, with its scorer's settings, only when it is active)."""

@@ -135,7 +135,7 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
     if parts.tokenizer is None and parts.builder is None:
         from autointerp.pipeline.tokenizer import run_tokenizer
 
-        parts.tokenizer = run_tokenizer(paths.root, reader.manifest["model"])
+        parts.tokenizer = run_tokenizer(paths.root, reader.manifest.model)
     if parts.explainer is None:
         parts.explainer = components.build_explainer(config, parts.tokenizer)
     if parts.baseline_explainer is None and config.baseline_explainer is not None:
@@ -167,8 +167,8 @@ def _summarize(paths, config, reader, latents, state: StageState, parts: Parts, 
     manifest = reader.manifest
     meta = {
         "name": paths.root.name,
-        "model": manifest.get("model"),
-        "sparse_model": manifest.get("sparse_model"),
+        "model": manifest.model,
+        "sparse_model": manifest.sparse_model,
         "explainer_model": getattr(parts.client, "model", None),
         "explainer": getattr(parts.explainer, "name", None),
     }

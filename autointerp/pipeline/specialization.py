@@ -40,7 +40,7 @@ def latent_totals(reader: CacheReader, hookpoint: str) -> tuple[np.ndarray, np.n
 
 def n_tokens(reader: CacheReader) -> int:
     """Tokens in the cache."""
-    return int(reader.manifest.get("n_tokens", int(reader.manifest["n_rows"]) * reader.ctx_len))
+    return reader.manifest.total_tokens
 
 
 def cache_statistics(reader: CacheReader) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def test_writer_and_statistics(tmp_path):
         mask = latents == j
         ti = torch.cat([w[0] for w in want])[mask].numpy()
         np.testing.assert_array_equal(got.token_index, np.sort(ti))
-    assert reader.manifest["n_tokens"] == 10 * CTX and reader.manifest["model"] == "synthetic"
+    assert reader.manifest.n_tokens == 10 * CTX and reader.manifest.model == "synthetic"
 
 
 class NotACacheModule(LightningModule):

@@ -1,6 +1,6 @@
 """Client classes chosen by type: their defaults, and keys that never reach a repr or a config dump.
 
-The spec's provider names are mapped to these classes by the flat command (tests/test_cli_flat.py)."""
+The spec's provider names are mapped to these classes by the flat command (tests/cli/test_cli_flat.py)."""
 
 from __future__ import annotations
 

@@ -130,3 +130,49 @@ def test_vllm_keeps_per_request_sampling(tiny_model_dir):
                            vllm_kwargs={"gpu_memory_utilization": 0.2, "enforce_eager": True})
     responses = run_all(client, [("alpha", dict(max_tokens=3)), ("beta", dict(max_tokens=6, logprobs=True, top_logprobs=2))])
     assert [r.completion_tokens for r in responses] == [3, 6] and len(responses[1].logprobs) == 6
+
+
+def _settings(**kw):
+    from autointerp.clients.managed import Settings
+
+    base = dict(max_tokens=6, temperature=0.0, logprobs=True, top_logprobs=3, response_format=None, sample=0)
+    return Settings(**{**base, **kw})
+
+
+def test_greedy_rows_batched_equal_each_row_alone(tiny_model_dir):
+    """Batched picking (one device computation per step for all rows) gives each row what it gets alone."""
+    engine = OfflineClient(tiny_model_dir, cache=False).engine
+    texts = ["one", "a much longer prompt with more words in it", "two words"]
+    items = [(engine.prompt_ids(chat(t)), _settings(max_tokens=n, top_logprobs=k), 0)
+             for t, n, k in zip(texts, (4, 7, 5), (0, 3, 2))]
+    together = engine.run(items)
+    alone = [engine.run([item])[0] for item in items]
+    assert engine.batch_sizes == [3, 1, 1, 1]
+    for got, want in zip(together, alone):
+        assert got.text == want.text and got.completion_tokens == want.completion_tokens > 0
+        assert [t.token for t in got.logprobs] == [t.token for t in want.logprobs]
+        assert [t.logprob for t in got.logprobs] == pytest.approx([t.logprob for t in want.logprobs], abs=1e-4)
+        assert [set(t.top_logprobs) for t in got.logprobs] == [set(t.top_logprobs) for t in want.logprobs]
+    assert [len(t.top_logprobs) for t in together[0].logprobs] == [0] * 4  # its own top_logprobs, not the batch's
+
+
+def test_pick_tokens_inverts_each_rows_scaled_cdf():
+    """Against a direct computation: softmax(logits / T), cumulative sum, first index above u."""
+    import numpy as np
+
+    from autointerp.clients.offline_transformers import pick_tokens
+
+    logits = torch.tensor([[2.0, 1.0, 0.5, -1.0], [0.0, 3.0, 1.0, 1.0], [1.0, 1.0, 4.0, 0.0]])
+    temperatures = torch.tensor([0.0, 1.0, 2.0])
+    uniforms = torch.tensor([0.99, 0.9, 0.05])
+    picked = pick_tokens(logits, temperatures, uniforms, top=2)
+    expected = [int(np.argmax(logits[0]))]
+    for row, (t, u) in enumerate(zip([1.0, 2.0], [0.9, 0.05]), start=1):
+        p = np.exp(logits[row].numpy() / t) / np.exp(logits[row].numpy() / t).sum()
+        expected.append(int(np.searchsorted(np.cumsum(p), u * np.cumsum(p)[-1], side="right")))
+    assert picked[:, 0].long().tolist() == expected == [0, 3, 0]
+    logprobs = torch.log_softmax(logits, -1)
+    assert picked[:, 1].tolist() == pytest.approx([float(logprobs[r, t]) for r, t in enumerate(expected)])
+    assert picked[:, 4:].long().tolist() == logprobs.topk(2, -1).indices.tolist()
+    greedy = pick_tokens(logits, torch.zeros(3), torch.rand(3), sampled=False)
+    assert greedy.shape == (3, 2) and greedy[:, 0].long().tolist() == logits.argmax(-1).tolist()

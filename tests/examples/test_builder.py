@@ -243,9 +243,10 @@ def test_defaults_follow_the_spec(cache):
     config = ExamplesConfig()
     assert (config.min_examples, config.n_examples_train, config.n_examples_test, config.n_quantiles) == (200, 40, 50, 10)
     assert (config.n_non_activating, config.n_explainer_negatives) == (50, 0)
-    assert (config.example_ctx_len, config.center_examples, config.left, config.seed) == (32, True, 16, 22)
+    assert (config.example_ctx_len, config.center_examples, config.left, config.seed) == (32, True, 16, None)
     assert config.train_sampler is None and config.non_activating is None
     builder = RecordBuilder(cache[0], config)  # None: quantile sampling, random negatives
+    assert builder.seed == 22 == builder.view.seed  # no seed outside a run: the default run seed
     assert type(builder.train_sampler) is QuantileSampler and type(builder.source) is RandomSource
     assert (MixSampler().ratio_top, NeighboursSource().neighbours_type, NeighboursSource().n_neighbours) == (0.2, "co-occurrence", 10)
     assert (FaissSource().max_windows, FaissSource().batch_size, FaissSource().embedding_model) == (50_000, 256, None)

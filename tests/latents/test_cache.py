@@ -30,7 +30,7 @@ def test_run_and_save_match_the_reference(setup, tmp_path):
     cache.run(n_tokens=10 * CTX + 5, tokens=tokens)  # whole rows only: 10 of the 13
     manifest = cache.save(tmp_path / "latents", model=str(model_dir), sparse_model="sae")
     reader = CacheReader(manifest.parent)
-    assert reader.manifest["n_rows"] == 10 and reader.manifest["model"] == str(model_dir)
+    assert reader.manifest.n_rows == 10 and reader.manifest.model == str(model_dir)
     assert len(reader.shard_paths("layers.0")) == 2  # batches of 3,3,3,1 rows; a flush at 6 rows and at the end
     want = reference_nonzeros(model_dir, weights, tokens[:10], torch.arange(10), batch_size=3)
     for hp in weights:
@@ -47,7 +47,7 @@ def test_run_into_save_dir_and_filter_bos(setup, tmp_path):
     reader = CacheReader(cache.save(tmp_path / "c").parent)
     want = reference_nonzeros(model_dir, {"layers.2": weights["layers.2"]}, tokens, torch.arange(4), 2, bos_token_id=1)
     assert_same_nonzeros(cached_nonzeros(reader, "layers.2"), want["layers.2"])
-    assert reader.manifest["filter_bos"] is True
+    assert reader.manifest.filter_bos is True
 
 
 def test_bad_arguments_are_named(setup):

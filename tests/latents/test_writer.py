@@ -73,7 +73,7 @@ def test_several_flushed_shards_equal_one_big_shard(tmp_path):
     write_manifest(tmp_path / "big", build_manifest([big_part], meta()))
 
     a, b = CacheReader(tmp_path / "small"), CacheReader(tmp_path / "big")
-    assert a.manifest["per_hookpoint"]["layers.2"]["nnz"] == 20 * CTX * 3
+    assert a.manifest.per_hookpoint["layers.2"].nnz == 20 * CTX * 3
     for hp in ("layers.1", "layers.2"):
         for j in range(D_SAE):
             la, lb = a.latent(hp, j), b.latent(hp, j)
@@ -126,8 +126,8 @@ def test_rows_held_by_a_lower_rank_are_dropped_at_close(tmp_path):
     assert len(rows_to_drop(rows, 0)) == 0
     parts = [r0.close(rows_to_drop(rows, 0)), r1.close(rows_to_drop(rows, 1))]
     manifest = build_manifest(parts, meta())
-    assert manifest["n_rows"] == 11 and manifest["n_tokens"] == 11 * CTX
-    assert manifest["per_hookpoint"]["layers.2"]["nnz"] == 11 * CTX * 3
+    assert manifest.n_rows == 11 and manifest.n_tokens == 11 * CTX
+    assert manifest.per_hookpoint["layers.2"].nnz == 11 * CTX * 3
     write_manifest(tmp_path, manifest)
     reader = CacheReader(tmp_path)
     np.testing.assert_array_equal(reader.tokens, np.stack([sent[r][0] for r in range(11)]))
@@ -210,5 +210,5 @@ def test_a_rank_without_rows_writes_no_token_file(tmp_path):
     full.add(np.arange(3), *random_batch(np.random.default_rng(0), np.arange(3)))
     manifest = build_manifest([full.close(), empty], {"hookpoints": ["layers.1", "layers.2"], "d_sae": {"layers.1": D_SAE, "layers.2": D_SAE}})
     write_manifest(tmp_path, manifest)
-    assert manifest["token_files"] == ["tokens-rank0.safetensors"]
+    assert manifest.token_files == ["tokens-rank0.safetensors"]
     assert CacheReader(tmp_path).tokens.shape == (3, CTX)

@@ -54,11 +54,11 @@ def test_cache_equals_plain_forward_and_hand_encode(assets, tmp_path):
         assert len(reader.shard_paths(hp)) == 3  # 6 batches, flushed every 2 -> several shards
         assert_same_nonzeros(cached_nonzeros(reader, hp), want[hp])
     m = reader.manifest
-    assert m["n_rows"] == 122 and m["n_tokens"] == 22 * CTX and m["ctx_len"] == CTX
-    assert m["per_hookpoint"]["layers.2"]["d_sae"] == 64
-    assert m["per_hookpoint"]["layers.1"]["nnz"] == len(want["layers.1"])
-    assert m["model"] == str(model_dir) and m["hookpoints"] == ["layers.1", "layers.2"]
-    assert m["dtypes"]["activations"] == "float16" and m["dtypes"]["token_index"] == "int32"
+    assert m.n_rows == 122 and m.n_tokens == 22 * CTX and m.ctx_len == CTX
+    assert m.per_hookpoint["layers.2"].d_sae == 64
+    assert m.per_hookpoint["layers.1"].nnz == len(want["layers.1"])
+    assert m.model == str(model_dir) and m.hookpoints == ["layers.1", "layers.2"]
+    assert m.dtypes["activations"] == "float16" and m.dtypes["token_index"] == "int32"
     assert torch.equal(torch.from_numpy(reader.tokens[100:]).long(), input_ids)
 
 
@@ -71,7 +71,7 @@ def test_filter_bos_drops_bos_positions_only(assets, tmp_path):
     want = reference_nonzeros(model_dir, {"layers.2": weights["layers.2"]}, input_ids, rows, BATCH, bos_token_id=1)
     got = cached_nonzeros(reader, "layers.2")
     assert_same_nonzeros(got, want["layers.2"])
-    assert not any(pos % 5 == 0 for _, pos, _ in got) and reader.manifest["filter_bos"] is True
+    assert not any(pos % 5 == 0 for _, pos, _ in got) and reader.manifest.filter_bos is True
 
 
 def test_predict_step_returns_only_nonzeros(assets):
@@ -103,7 +103,7 @@ def test_weights_are_freed_before_lightning_moves_the_module_to_the_cpu(assets, 
     reader = run_predict(module, random_rows(6, CTX), torch.arange(6), tmp_path / "latents")
     assert held_at_cpu == [0]  # called once, by then nothing left to copy
     assert module.subject is None and module.d_sae() == {"layers.1": 64}  # the manifest still knew d_sae
-    assert reader.manifest["per_hookpoint"]["layers.1"]["d_sae"] == 64
+    assert reader.manifest.per_hookpoint["layers.1"].d_sae == 64
 
 
 def test_blocks_after_the_deepest_hookpoint_and_the_lm_head_are_dropped(assets):

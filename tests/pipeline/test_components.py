@@ -138,3 +138,16 @@ def test_a_managed_servers_client_keeps_its_slots_in_flight_and_a_long_timeout(t
     url = components.build_client(InterpretConfig(client=LlamaCppClient("m", max_concurrency=32)), tmp_path)
     assert url.in_flight_limit == 32 and url.adaptive is not None and url.timeout == 120.0  # a URL: adaptive
     assert Served(served.base_url, "m").request_timeout is None
+
+
+def test_examples_without_a_seed_take_the_runs_and_a_given_one_is_kept():
+    from autointerp.examples.config import ExamplesConfig
+
+    mine = ExamplesConfig()
+    assert mine.seed is None
+    config = InterpretConfig(examples=mine, seed=7)
+    assert config.examples.seed == 7 and mine.seed is None  # resolved on a copy
+    assert InterpretConfig(examples=ExamplesConfig(seed=3), seed=7).examples.seed == 3
+    assert InterpretConfig().examples.seed == 22  # the default run seed, as before
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        ExamplesConfig(seed=-1)

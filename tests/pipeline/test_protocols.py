@@ -156,9 +156,10 @@ def test_a_cache_of_other_data_settings_is_refused_not_reused():
     from types import SimpleNamespace
 
     from autointerp.cli.predict import cache_mismatch
+    from autointerp.latents.manifest import Manifest
 
-    manifest = {"ctx_len": 64, "dataset": {"dataset_repo": "embedded:gensim", "dataset_split": "train",
-                                           "n_tokens": 40_960, "seed": 22}}
+    manifest = Manifest(hookpoints=[], ctx_len=64, n_rows=640, token_files=[], per_hookpoint={},
+                        dataset={"dataset_repo": "embedded:gensim", "dataset_split": "train", "n_tokens": 40_960, "seed": 22})
     same = SimpleNamespace(dataset_repo="embedded:gensim", dataset_split="train", n_tokens=40_960, seed=22,
                            cache_ctx_len=64)
     assert cache_mismatch(manifest, same) == ""

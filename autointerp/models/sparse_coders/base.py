@@ -134,8 +134,10 @@ class TopKCoder(SparseCoder):
         keep = values > 0
         if token_mask is not None:
             keep &= token_mask[:, None].to(keep.device)
-        token = torch.arange(x.shape[0], device=values.device).unsqueeze(1).expand_as(latents)
-        return token[keep], latents[keep], values[keep]
+        # one compaction (the batch's one host sync, for its size), then gathers; three boolean-mask
+        # indexings would wait for the device three times. Same row-major order as mask indexing.
+        flat = keep.reshape(-1).nonzero().squeeze(1)  # [nnz] positions in the [N, k] grid
+        return flat // self.k, latents.reshape(-1)[flat], values.reshape(-1)[flat]
 
     def extra_repr(self) -> str:
         """Sizes, kind and k."""

@@ -62,10 +62,9 @@ LANDINGS = [
     ("--pipeline_num_proc 4", "interpret.pipeline_num_proc", 4),
     ("--num_gpus 0", "trainer.accelerator", "cpu"),
     ("--seed 7", "seed_everything", 7),
-    ("--seed 7", "interpret.examples.seed", 7),
+    ("--seed 7", "interpret.seed", 7),
     ("--verbose false", "trainer.enable_progress_bar", False),
     ("--filter_bos", "model.init_args.filter_bos", True),
-    ("--filter_bos", "data.filter_bos", True),
     ("--log_probs", "interpret.scorers.0.init_args.log_probs", True),
     ("--overwrite explanations scores", "interpret.overwrite", ["explanations", "scores"]),
     ("--name finance", "name", "finance"),
@@ -152,7 +151,8 @@ def test_the_flat_config_builds_the_same_objects_as_yaml(tmp_path, monkeypatch):
     dm = cli.datamodule
     assert (dm.dataset_repo, dm.dataset_split, dm.dataset_name, dm.dataset_column) == (
         "jyanimaulik/yahoo_finance_stockmarket_news", "train[:1000]", "en", "body")
-    assert (dm.n_tokens, dm.batch_size, dm.cache_ctx_len, dm.filter_bos, dm.tokenizer_name) == (50000, 8, 128, True, BASE[0])
+    assert (dm.n_tokens, dm.batch_size, dm.cache_ctx_len, dm.tokenizer_name) == (50000, 8, 128, BASE[0])
+    assert "filter_bos" not in config["data"]  # one owner: the cache module
     interpret = cli.config_init["interpret"]
     assert [s.name for s in interpret.scorers] == ["detection", "recall", "fuzz", "simulation"] and interpret.max_latents == 20
     assert [s.n_examples_per_prompt for s in interpret.scorers[:3]] == [7, 7, 7] and interpret.scorers[0].log_probs is True
@@ -162,6 +162,7 @@ def test_the_flat_config_builds_the_same_objects_as_yaml(tmp_path, monkeypatch):
     assert (interpret.examples.min_examples, interpret.examples.seed, interpret.pipeline_num_proc) == (10, 7, 4)
     assert interpret.overwrite == ["explanations", "scores"] and interpret.seed == 7
     assert cli.config["name"] == "finance" and cli.config["seed_everything"] == 7
+    assert "seed" not in config["interpret"]["examples"]  # the examples take the run's seed, set once
 
 
 def test_interpret_false_switches_the_stage_off():

@@ -27,9 +27,9 @@ def predicted(tmp_path_factory):
 def test_predict_writes_the_cache_the_overrides_ask_for(predicted):
     reader = CacheReader(predicted / "results" / "t1" / "latents")
     m = reader.manifest
-    assert m["hookpoints"] == ["layers.2"] and m["n_tokens"] == 800 and m["n_rows"] == 50 and m["ctx_len"] == 16
-    assert len(m["per_hookpoint"]["layers.2"]["shards"]) == 4  # 800 tokens flushed every 256 (batches of 64)
-    assert m["dataset"]["dataset_column"] == "body" and m["dataset"]["n_tokens"] == 800
+    assert m.hookpoints == ["layers.2"] and m.n_tokens == 800 and m.n_rows == 50 and m.ctx_len == 16
+    assert len(m.per_hookpoint["layers.2"].shards) == 4  # 800 tokens flushed every 256 (batches of 64)
+    assert m.dataset["dataset_column"] == "body" and m.dataset["n_tokens"] == 800
     weights = {"layers.2": load_file(str(predicted / "sae" / "layers.2" / "sae.safetensors"))}
     tokens = torch.from_numpy(reader.tokens).long()
     want = reference_nonzeros(predicted / "model", weights, tokens, torch.arange(50), batch_size=4)
@@ -81,14 +81,24 @@ def test_bad_name_fails_before_loading(predicted, monkeypatch):
         AutoInterpCLI(args=["predict", "--config", "predict.yaml", "--name", "a/b"])
 
 
-@pytest.mark.parametrize("flag", ["--data.filter_bos", "--model.filter_bos"])
-def test_filter_bos_is_one_setting_for_data_and_model(predicted, monkeypatch, flag):
+def test_filter_bos_belongs_to_the_model_and_the_old_data_spelling_moves_there(predicted, monkeypatch, caplog):
     from autointerp.cli.predict import AutoInterpCLI
 
     monkeypatch.chdir(predicted)
-    cli = AutoInterpCLI(args=["--config", "predict.yaml", flag, "true", "--trainer.logger", "false"], run=False)
-    assert cli.model.filter_bos is True and cli.datamodule.filter_bos is True
+    cli = AutoInterpCLI(args=["--config", "predict.yaml", "--model.filter_bos", "true", "--trainer.logger", "false"], run=False)
+    assert cli.model.filter_bos is True and not hasattr(cli.datamodule, "filter_bos")
     assert cli.datamodule.tokenizer_name == str(predicted / "model")  # the tokenizer is the subject model's
+    assert "deprecated" not in caplog.text
+    cli = AutoInterpCLI(args=["--config", "predict.yaml", "--data.filter_bos", "true", "--trainer.logger", "false"], run=False)
+    assert cli.model.filter_bos is True
+    assert "data.filter_bos is deprecated: set model.init_args.filter_bos" in caplog.text
+
+
+def test_the_data_module_refuses_filter_bos_naming_its_owner():
+    from autointerp.data.module import TokenizedTextDataModule
+
+    with pytest.raises(ValueError, match=r"filter_bos: moved to the cache module.*model.init_args.filter_bos"):
+        TokenizedTextDataModule("embedded:SmolLM2-135M-Instruct", filter_bos=True)
 
 
 def test_predict_honours_the_interpret_tracking_settings_and_writes_run_config(predicted):
