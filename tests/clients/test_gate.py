@@ -125,13 +125,15 @@ def test_adaptive_limit_backs_off_from_a_slow_queueing_server_and_recovers(fault
     climbs back."""
     faults.capacity = 1
     client = OpenAICompatibleClient("fake", faults.url, max_concurrency=16, cache=False)
-    _send_all(client, [f"delay:0.02 learn {i}" for i in range(60)])
+    # 0.1 s per reply: large beside the scheduling jitter of a loaded 2-core machine, which the
+    # limit would otherwise read as a slow server
+    _send_all(client, [f"delay:0.1 learn {i}" for i in range(30)])
     faults.reset()
     faults.capacity = 1
-    _send_all(client, [f"delay:0.02 queued {i}" for i in range(60)])
+    _send_all(client, [f"delay:0.1 queued {i}" for i in range(30)])
     typical = sorted(faults.in_flight_seen)[len(faults.in_flight_seen) // 2]
     assert typical <= 6  # a client that ignored the slow-down would keep 16 there
     low = client.adaptive.limit
     faults.reset()
-    _send_all(client, [f"delay:0.02 free {i}" for i in range(200)])
+    _send_all(client, [f"delay:0.1 free {i}" for i in range(100)])
     assert client.adaptive.limit >= min(16, low + 4)
