@@ -12,9 +12,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-Role = Literal["train", "test", "explainer_negative", "negative"]
+Role = Literal["train", "test", "explainer_negative", "negative", "steering_prompt"]
 """Where an example is used: explainer training, scorer test, negative shown to an explainer,
-negative used by scorers. The last two are always disjoint."""
+negative used by scorers (the last two are always disjoint); a steering scorer's prompt, which is
+none of the others."""
 
 
 @dataclass(frozen=True, order=True)
@@ -151,6 +152,8 @@ class ScoredSample:
     text, `wrong` marks on activating text, `decoy` marks on non-activating text)."""
     value: float | None = None
     """A scorer-specific number per example (surprisal, embedding similarity)."""
+    texts: dict[str, Any] | None = None
+    """Text the scorer showed or generated for this sample (steering: the prompt and every continuation)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
