@@ -42,6 +42,11 @@ from autointerp.scorers.parsing import parse_choice
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("pair", "explanations")
+_SHARED: dict[tuple, Any] = {}
+"""Loaded steerers by (model, sparse model, hookpoints, device, dtype): one per process, whatever the scorers."""
+_SHARED_LOCK = threading.Lock()
+_GENERATE_LOCK = threading.Lock()
+"""One latent generates at a time: the steering hook sits on a model the scorers share."""
 
 
 @dataclass
@@ -55,7 +60,9 @@ class Generated:
     strength: float = math.nan
     alpha: float = math.nan
     seconds: float = 0.0
+    """Seconds this latent's generation took (the unsteered continuations only when not shared)."""
     tokens: int = 0
+    """Tokens generated for this latent (likewise)."""
 
     def changed(self, strength: float) -> list[bool]:
         """Per prompt: does the continuation at `strength` differ from the unsteered one?"""
@@ -82,12 +89,14 @@ class SteeringScorer(Scorer):
                  strengths: list[float] | None = None, min_changed: float = 0.5, min_fluency: float = 0.75, n_explanations: int = 4,
                  device: str = "auto", dtype: str | None = None, batch_size: int = 16, seed: int | None = None,
                  tokenizer: Any = None, steerer: Any = None, prompt_template: str | None = None,
-                 max_tokens: int = 16, temperature: float = 0.0, structured: bool = False) -> None:
+                 max_tokens: int = 16, temperature: float = 0.0, structured: bool = False,
+                 name: str | None = None) -> None:
         """Settings only; the model loads on first use (or pass a loaded `autointerp.models.steer.Steerer`).
 
         strengths: multiples of the latent's typical activation (`typical_activation`), tried smallest first
         (default [4, 8, 16]; all are generated, `pick_strength` chooses one); device: `auto` (CUDA when visible), `cpu`, `cuda:0`, ...; dtype: the
-        subject model's dtype on load (None: float32)."""
+        subject model's dtype on load (None: float32); name: where results go (default `steering`,
+        `steering_explanations` for that variant)."""
         strengths = [4.0, 8.0, 16.0] if strengths is None else [float(s) for s in strengths]
         if variant not in VARIANTS:
             raise ValueError(f"steering variant: {variant!r} is not one of {VARIANTS}")
@@ -101,6 +110,7 @@ class SteeringScorer(Scorer):
         for setting, value in (("min_changed", min_changed), ("min_fluency", min_fluency)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"steering {setting}: must lie in [0, 1], got {value}")
+        self.name = name or ("steering" if variant == "pair" else "steering_explanations")
         self.variant, self.n_prompts, self.prompt_tokens, self.new_tokens = variant, n_prompts, prompt_tokens, new_tokens
         self.strengths, self.min_changed, self.min_fluency = sorted(strengths), min_changed, min_fluency
         self.n_explanations = n_explanations
@@ -111,9 +121,9 @@ class SteeringScorer(Scorer):
                                       "prompt_template")
         self.steerer = steerer
         self.run: dict[str, Any] = {}
-        self._lock = threading.Lock()  # one latent generates at a time: the steering hook is on the shared model
         self._unsteered: dict[tuple, list[list[int]]] = {}
         self._pool: dict[Latent, str] = {}
+        self._generated: dict[Latent, Generated] = {}
 
     def bind_run(self, *, model: str, sparse_model: str, hookpoints: list[str], tokens: Any,
                  explanations: Callable[[], dict[Latent, str]] | None = None) -> None:
@@ -129,8 +139,11 @@ class SteeringScorer(Scorer):
 
             if not self.run:
                 raise ValueError("steering: no run bound (bind_run) and no steerer given")
-            self.steerer = load_steerer(self.run["model"], self.run["sparse_model"], self.run["hookpoints"],
-                                        device=self.device, dtype=self.dtype)
+            key = (self.run["model"], self.run["sparse_model"], tuple(self.run["hookpoints"]), self.device, self.dtype)
+            with _SHARED_LOCK:  # both variants in one run share one loaded model
+                if key not in _SHARED:
+                    _SHARED[key] = load_steerer(*key[:2], list(key[2]), device=self.device, dtype=self.dtype)
+            self.steerer = _SHARED[key]
         return self.steerer
 
     def prompt_rows(self, record: LatentRecord) -> list[int]:
@@ -143,13 +156,16 @@ class SteeringScorer(Scorer):
 
     def generate(self, record: LatentRecord) -> Generated:
         """Unsteered and steered continuations of the latent's prompts (blocking: run it in a thread)."""
+        if record.latent in self._generated:  # the shuffled control scores the same continuations again
+            return self._generated[record.latent]
         rows = self.prompt_rows(record)
         prompts = [[int(t) for t in self.run["tokens"][row][: self.prompt_tokens]] for row in rows]
-        with self._lock:
+        with _GENERATE_LOCK:
             start = time.perf_counter()
             steerer = self._steerer()
             key = tuple(map(tuple, prompts))
-            if key not in self._unsteered:  # most latents share one prompt set: continue it once
+            fresh = key not in self._unsteered
+            if fresh:  # most latents share one prompt set: continue it once
                 self._unsteered[key] = steerer.generate(prompts, self.new_tokens, batch_size=self.batch_size)
             out = Generated(rows, prompts, self._unsteered[key])
             typical = typical_activation(record)
@@ -160,7 +176,9 @@ class SteeringScorer(Scorer):
             out.strength = self.pick_strength(out)
             out.alpha = out.strength * typical
             out.seconds = time.perf_counter() - start
-        out.tokens = sum(len(c) for c in out.unsteered) + sum(len(c) for cs in out.steered.values() for c in cs)
+        out.tokens = sum(len(c) for cs in out.steered.values() for c in cs)  # generated for this latent
+        out.tokens += sum(len(c) for c in out.unsteered) if fresh else 0
+        self._generated[record.latent] = out
         return out
 
     def pick_strength(self, gen: Generated) -> float:

@@ -44,10 +44,12 @@ class Fixed(Client):
     model = "scripted"
 
     def __init__(self, choice: int = 1, text: str | None = None) -> None:
-        self.choice, self.text, self.prompts = choice, text, []
+        self.choice, self.text, self.prompts, self.accounting = choice, text, [], None
 
     async def generate(self, messages, **settings) -> Response:
         self.prompts.append(messages[-1]["content"])
+        if self.accounting is not None:  # as a real client counts its calls
+            self.accounting.record(self.model, 50, 1, cached=False)
         return Response(text=self.text if self.text is not None else str(self.choice), prompt_tokens=50, completion_tokens=1)
 
 
@@ -208,3 +210,46 @@ def test_wilson_interval_by_hand():
     assert (low, high) == pytest.approx((0.4093, 0.9285), abs=1e-3)
     assert wilson_interval(0, 4)[0] == 0.0 and wilson_interval(4, 4)[1] == 1.0
     assert all(math.isnan(x) for x in wilson_interval(0, 0))
+
+
+def test_interpret_writes_every_continuation_and_shows_them_in_the_report_and_mlflow(world, tmp_path, monkeypatch):
+    """The whole stage on the real cache: score files, summary, report card and MLflow carry the steering scorer."""
+    import json
+    import shutil
+
+    import mlflow
+    from pipeline_fakes import FakeExplainer
+
+    from autointerp.clients.accounting import Accounting
+    from autointerp.examples import ExamplesConfig
+    from autointerp.pipeline.config import InterpretConfig
+    from autointerp.pipeline.run import Parts, interpret
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "results" / "steer"
+    shutil.copytree(world.run_dir / "latents", run_dir / "latents")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    config = InterpretConfig(examples=ExamplesConfig(min_examples=10, n_examples_train=5, n_examples_test=5,
+                                                     n_non_activating=5, example_ctx_len=16),
+                             latents={HP: [r.latent.index for r in world.records[:2]]}, tracking_uri=uri,
+                             output_tokens=False)
+    judge = Fixed(1)
+    judge.accounting = Accounting()
+    scorer = SteeringScorer(steerer=world.steerer, n_prompts=N_PROMPTS, new_tokens=NEW, strengths=[8.0], min_fluency=0.0)
+    summary = interpret(run_dir, config, {"name": "steer", "interpret": config.to_dict()},
+                        Parts(client=judge, explainer=FakeExplainer(), scorers={"steering": scorer},
+                              tokenizer=world.tokenizer, accounting=judge.accounting))
+    for record in world.records[:2]:
+        stored = json.loads((run_dir / "scores" / "steering" / HP / f"{record.latent.index}.json").read_text())
+        assert len(stored["samples"]) == N_PROMPTS
+        assert all({"prompt", "unsteered", "steered", "by_strength"} <= set(s["texts"]) for s in stored["samples"])
+        assert stored["metrics"]["strength"] == 8.0 and stored["metrics"]["accuracy_chance"] == 0.5
+    mean = summary["per_hookpoint"][HP]["steering"]["accuracy"]["mean"]
+    html = (run_dir / "report.html").read_text()
+    steered = json.loads((run_dir / "scores" / "steering" / HP / f"{world.records[0].latent.index}.json").read_text())
+    assert json.dumps(steered["samples"][0]["texts"]["steered"])[1:-1] in html  # the card carries the continuation
+    run_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
+    logged = mlflow.MlflowClient(tracking_uri=uri).get_run(run_id).data.metrics
+    assert logged[f"steering/{HP}/accuracy"] == pytest.approx(mean)
+    assert f"steering/{HP}/generation_s" in logged
+    assert summary["usage"]["score/steering"]["calls"] == judge.accounting.by_stage()["score/steering"].calls > 0
