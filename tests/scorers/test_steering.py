@@ -26,7 +26,7 @@ OPTION = re.compile(r"^(\d+)\. (.*)$", re.MULTILINE)
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    return build_world(tmp_path_factory.mktemp("steering"))
+    return build_world(tmp_path_factory.mktemp("steering"), n_latents=3)
 
 
 def scorer_for(world, **settings) -> SteeringScorer:
@@ -144,12 +144,11 @@ def test_a_judge_that_knows_which_continuation_was_steered_gets_1(world):
 @pytest.mark.parametrize("choice", [1, 2])
 def test_a_judge_that_always_names_one_position_lands_at_chance(world, choice):
     scorer = scorer_for(world)
-    for record in world.records:
-        result = score(scorer, record, Fixed(choice))
-        n = int(result.metrics["n_judged"])
-        assert n >= 2
-        assert abs(result.metrics["accuracy"] - 0.5) <= 0.5 / n + 1e-9  # positions balanced: exactly 1/2 when n is even
     pooled = [score(scorer, r, Fixed(choice)).metrics for r in world.records]
+    for metrics in pooled:
+        n = int(metrics["n_judged"])
+        assert n >= 2
+        assert abs(metrics["accuracy"] - 0.5) <= 0.5 / n + 1e-9  # positions balanced: exactly 1/2 when n is even
     right = sum(m["accuracy"] * m["n_judged"] for m in pooled)
     assert right / sum(m["n_judged"] for m in pooled) == pytest.approx(0.5, abs=0.1)
 
