@@ -29,6 +29,12 @@ def world(tmp_path_factory):
     return build_world(tmp_path_factory.mktemp("steering"), n_latents=3)
 
 
+@pytest.fixture(scope="module")
+def pair(world):
+    """One pair scorer for the judge tests: each latent's continuations are generated once and reused."""
+    return scorer_for(world)
+
+
 def scorer_for(world, **settings) -> SteeringScorer:
     settings = {"n_prompts": N_PROMPTS, "new_tokens": NEW, "strengths": [8.0], "min_fluency": 0.0, **settings}
     scorer = SteeringScorer(steerer=world.steerer, tokenizer=world.tokenizer, **settings)
@@ -129,8 +135,8 @@ def test_prompts_are_held_apart_from_every_window_of_the_record(world):
     assert len(crowded.prompt_rows(record)) < len(world.reader.tokens)
 
 
-def test_a_judge_that_knows_which_continuation_was_steered_gets_1(world):
-    scorer = scorer_for(world)
+def test_a_judge_that_knows_which_continuation_was_steered_gets_1(world, pair):
+    scorer = pair
     for record in world.records:
         unsteered = {world.tokenizer.decode(c).replace("\n", " ").strip()
                      for c in world.steerer.generate(prompts_of(world, scorer, record), NEW)}
@@ -142,8 +148,8 @@ def test_a_judge_that_knows_which_continuation_was_steered_gets_1(world):
 
 
 @pytest.mark.parametrize("choice", [1, 2])
-def test_a_judge_that_always_names_one_position_lands_at_chance(world, choice):
-    scorer = scorer_for(world)
+def test_a_judge_that_always_names_one_position_lands_at_chance(world, pair, choice):
+    scorer = pair
     pooled = [score(scorer, r, Fixed(choice)).metrics for r in world.records]
     for metrics in pooled:
         n = int(metrics["n_judged"])
@@ -153,8 +159,8 @@ def test_a_judge_that_always_names_one_position_lands_at_chance(world, choice):
     assert right / sum(m["n_judged"] for m in pooled) == pytest.approx(0.5, abs=0.1)
 
 
-def test_an_unparseable_judge_has_no_coverage_and_counts_at_chance(world):
-    result = score(scorer_for(world), world.records[0], Fixed(text="I cannot tell"))
+def test_an_unparseable_judge_has_no_coverage_and_counts_at_chance(world, pair):
+    result = score(pair, world.records[0], Fixed(text="I cannot tell"))
     assert result.metrics["coverage"] == 0.0 and math.isnan(result.metrics["accuracy"])
     assert result.metrics["accuracy_itt"] == 0.5 and result.n_unparseable == result.metrics["n_judged"]
 
