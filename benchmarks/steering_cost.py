@@ -63,7 +63,8 @@ def report(summary: dict, run_dir: Path, hookpoint: str, n: int) -> None:
     gen_s = [m["generation_s"] for m in metrics if "generation_s" in m]
     gen_tokens = [m["generated_tokens"] for m in metrics if "generated_tokens" in m]
     print(json.dumps(summary["per_hookpoint"][hookpoint]["steering"].get("accuracy", {}), indent=1))
-    print(f"latents scored: {len(metrics)} of {n}")
+    n = len(metrics)  # judged latents only: a latent whose explanation failed is never steered
+    print(f"latents scored: {n}")
     print("| per latent | value |\n|---|---|")
     print(f"| judge calls | {usage.get('calls', 0) / n:.1f} |")
     print(f"| judge prompt tokens | {usage.get('prompt_tokens', 0) / n:.0f} |")
