@@ -108,7 +108,6 @@ def test_steering_raises_the_probability_of_the_latents_logit_lens_tokens(world)
         delta = world.steerer.deltas(HP, record.latent.index, [alpha] * len(sequences))
         before = world.steerer.token_probabilities(sequences, ids).mean()
         after = world.steerer.token_probabilities(sequences, ids, HP, delta).mean()
-        print('LENS', record.latent, float(before), float(after), flush=True)
         assert after > before, (record.latent, float(before), float(after))
 
 
