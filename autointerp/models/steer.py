@@ -35,9 +35,12 @@ class Steerer:
 
     Not thread safe (a hook lives on the shared model for the length of a call): callers serialize."""
 
-    def __init__(self, model: Any, decoders: dict[str, torch.Tensor], eos_token_id: int | None = None) -> None:
-        """model: a transformers causal LM; decoders: {hookpoint: W_dec [d_sae, d_out]} (moved to the model)."""
+    def __init__(self, model: Any, decoders: dict[str, torch.Tensor], eos_token_id: int | None = None,
+                 tokenizer: Any = None) -> None:
+        """model: a transformers causal LM; decoders: {hookpoint: W_dec [d_sae, d_out]} (moved to the model);
+        tokenizer: the model's own (decodes continuations when the caller has none)."""
         self.model = model
+        self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self.modules = resolve_hookpoints(model, list(decoders))
@@ -127,4 +130,4 @@ def load_steerer(model: str, sparse_model: str, hookpoints: list[str], device: s
     subject, tokenizer = load_subject(model, dtype=dtype, device=place)
     decoders = {hp: c.W_dec.detach().float() for hp, c in coders.items()}  # [d_sae, d_out]
     logger.info("steering: loaded %s on %s with decoders of %s", model, place, sorted(decoders))
-    return Steerer(subject, decoders, eos_token_id=getattr(tokenizer, "eos_token_id", None))
+    return Steerer(subject, decoders, eos_token_id=getattr(tokenizer, "eos_token_id", None), tokenizer=tokenizer)

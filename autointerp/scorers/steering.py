@@ -233,9 +233,11 @@ class SteeringScorer(Scorer):
         return samples
 
     def _decode(self, ids: list[int]) -> str:
-        if self.tokenizer is None:
+        """Text of token ids: with the run's tokenizer, else the subject model's own."""
+        tokenizer = self.tokenizer or getattr(self.steerer, "tokenizer", None)
+        if tokenizer is None:
             raise ValueError("steering: no tokenizer to decode continuations (the run binds its own)")
-        return self.tokenizer.decode(ids)
+        return tokenizer.decode(ids)
 
     def _answers(self, record: LatentRecord, text: str, judged: list[int]) -> tuple[dict[int, int], dict[int, list[str]]]:
         """({sample: 0-based position of the right option}, {sample: explanations shown} for the explanations variant)."""
