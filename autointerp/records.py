@@ -153,11 +153,15 @@ class ScoredSample:
     value: float | None = None
     """A scorer-specific number per example (surprisal, embedding similarity)."""
     texts: dict[str, Any] | None = None
-    """Text the scorer showed or generated for this sample (steering: the prompt and every continuation)."""
+    """Text the scorer showed or generated for this sample (steering: the prompt and every continuation);
+    left out of the JSON when None, so other scorers' files are as before."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return _jsonable(asdict(self))
+        out = _jsonable(asdict(self))
+        if out["texts"] is None:
+            del out["texts"]
+        return out
 
 
 @dataclass
@@ -180,7 +184,11 @@ class ScoreResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return _jsonable(asdict(self))
+        out = _jsonable(asdict(self))
+        for sample in out["samples"]:
+            if sample.get("texts") is None:
+                sample.pop("texts", None)
+        return out
 
 
 def _jsonable(value: Any) -> Any:
