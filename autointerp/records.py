@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-Role = Literal["train", "test", "explainer_negative", "negative", "select", "select_negative"]
+Role = Literal["train", "test", "explainer_negative", "negative", "select", "select_negative", "steering_prompt"]
 """Where an example is used: explainer training, scorer test, negative shown to an explainer,
-negative used by scorers, and the select split (activating and non-activating windows used only to
-choose and revise explanations, never for reported scores). All are pairwise disjoint."""
+negative used by scorers, the select split (activating and non-activating windows used only to
+choose and revise explanations, never for reported scores), all pairwise disjoint; and a steering
+scorer's prompt, which is none of the others."""
 
 
 @dataclass(frozen=True, order=True)
@@ -160,10 +161,16 @@ class ScoredSample:
     text, `wrong` marks on activating text, `decoy` marks on non-activating text)."""
     value: float | None = None
     """A scorer-specific number per example (surprisal, embedding similarity)."""
+    texts: dict[str, Any] | None = None
+    """Text the scorer showed or generated for this sample (steering: the prompt and every continuation);
+    left out of the JSON when None, so other scorers' files are as before."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return _jsonable(asdict(self))
+        out = _jsonable(asdict(self))
+        if out["texts"] is None:
+            del out["texts"]
+        return out
 
 
 @dataclass
@@ -186,7 +193,11 @@ class ScoreResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return _jsonable(asdict(self))
+        out = _jsonable(asdict(self))
+        for sample in out["samples"]:
+            if sample.get("texts") is None:
+                sample.pop("texts", None)
+        return out
 
 
 def _jsonable(value: Any) -> Any:

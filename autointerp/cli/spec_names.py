@@ -36,6 +36,7 @@ SCORERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "intruder": ("autointerp.scorers.IntruderScorer", ("n_examples_per_prompt", "structured")),
     "surprisal": ("autointerp.scorers.SurprisalScorer", ()),
     "embedding": ("autointerp.scorers.EmbeddingScorer", ()),
+    "steering": ("autointerp.scorers.SteeringScorer", ("structured",)),
 }
 """`--scorers NAME` -> (scorer class, the flat flags it takes: `--num_examples_per_scorer_prompt`,
 `--log_probs`, `--structured`)."""

@@ -143,3 +143,42 @@ def _clear_neighbour_caches(folder: Path) -> None:
             if path.is_file():
                 path.unlink()
         logger.info("overwrite=neighbours: cleared %s", folder)
+
+
+def bind_run(scorers: dict[str, Scorer], config: InterpretConfig, reader: Any, run_dir: Path) -> None:
+    """Tell scorers that steer the subject model (those with `bind_run`) the run's model, coders,
+    text and explanations; nothing is loaded here (each loads on its first latent)."""
+    for scorer in scorers.values():
+        if hasattr(scorer, "bind_run"):
+            manifest = reader.manifest
+            scorer.bind_run(model=manifest["model"], sparse_model=manifest["sparse_model"],
+                            hookpoints=config.hookpoints or reader.hookpoints, tokens=CachedRows(reader),
+                            explanations=lambda: run_explanations(RunPaths(run_dir)))
+
+
+class CachedRows:
+    """The cache's token rows, read on first use: `len()` rows, `[row]` int [ctx_len]."""
+
+    def __init__(self, reader: Any) -> None:
+        """reader: the run's `CacheReader`."""
+        self.reader = reader
+
+    def __len__(self) -> int:
+        return int(self.reader.manifest["n_rows"])
+
+    def __getitem__(self, row: int) -> Any:
+        return self.reader.tokens[row]
+
+
+def run_explanations(paths: RunPaths) -> dict[Any, str]:
+    """{latent: explanation text} of every explanation the run has written so far."""
+    from autointerp.io import read_json
+    from autointerp.records import Latent
+
+    out = {}
+    for path in paths.explanation_files():
+        data = read_json(path) or {}
+        explanation = data.get("explanation") or {}
+        if explanation.get("text"):
+            out[Latent(path.parent.name, int(path.stem))] = explanation["text"]
+    return out

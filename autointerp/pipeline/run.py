@@ -149,6 +149,7 @@ def _fill_parts(parts: Parts, config: InterpretConfig, reader: CacheReader, path
         components.fit_scorer_prompts(parts.scorers, context, config.examples.example_ctx_len)
     if parts.builder is None:
         parts.builder = components.build_record_builder(config, reader, parts.tokenizer, paths.root, parts.explainer)
+    components.bind_run(parts.scorers, config, reader, paths.root)  # steering scorers: the run's model and text
     if parts.output_tokens is None:
         tokenizer = parts.tokenizer or getattr(parts.builder, "tokenizer", None)
         parts.output_tokens = components.build_output_tokens(config, reader, tokenizer, parts.explainer) if tokenizer else None

@@ -20,6 +20,8 @@ PRIMARY_METRICS = ("balanced_accuracy", "auroc", "correlation", "f1", "accuracy"
 """The headline metric of a scorer: the first of these it reports, else its first metric."""
 
 HIST_BINS = 12
+STEERING_SHOWN = 4
+"""Prompts per steering scorer whose continuations a card shows (the score files hold them all)."""
 
 
 def primary_metric(metrics: dict[str, Any]) -> str | None:
@@ -52,7 +54,8 @@ def _mistakes(scores: dict[str, dict[str, Any]]) -> tuple[dict[tuple[int, int], 
         tally = {"missed": 0, "false": 0, "unparsed": 0, "samples": 0}
         binary = _is_binary(result)
         for sample in result.get("samples") or []:
-            if not isinstance(sample, dict) or "row" not in sample or "start" not in sample:
+            if not isinstance(sample, dict) or "row" not in sample or "start" not in sample \
+                    or sample.get("kind") == "unchanged":  # a steering prompt nobody was asked about
                 continue
             tally["samples"] += 1
             prediction, truth = sample.get("prediction"), bool(sample.get("activating"))
@@ -139,6 +142,20 @@ def _other_explanations(latent: LatentData, text: str | None) -> dict[str, str]:
     return out
 
 
+def _steering(scores: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first prompts of each steering scorer (samples carrying continuations), in card form:
+    scorer, prompt, unsteered and steered continuation, strength, whether the judge was right."""
+    out = []
+    for scorer, result in scores.items():
+        shown = [s for s in result.get("samples") or [] if isinstance(s, dict) and isinstance(s.get("texts"), dict)
+                 and "steered" in s["texts"]]
+        for sample in shown[:STEERING_SHOWN]:
+            texts = sample["texts"]
+            out.append({"sc": scorer, "p": texts.get("prompt"), "u": texts.get("unsteered"), "s": texts.get("steered"),
+                        "a": _number(texts.get("strength")), "ok": sample.get("prediction")})
+    return out
+
+
 def latent_card(latent: LatentData, max_activating: int, max_non_activating: int) -> dict[str, Any]:
     """The compact card of one latent (see the module docstring)."""
     record = latent.record or {}
@@ -161,7 +178,7 @@ def latent_card(latent: LatentData, max_activating: int, max_non_activating: int
         "sc": _scores(latent.scores, counts), "h": _histogram(acts), "bx": _other_explanations(latent, explanation.get("text")),
         "act": [_example(activating[i], marks, acts[i]) for i in keep_act],
         "non": [_example(non_activating[i], marks, None) for i in keep_non],
-        "nact": len(activating), "nnon": len(non_activating),
+        "nact": len(activating), "nnon": len(non_activating), "st": _steering(latent.scores),
     }
     if latent.selection:
         card["sel"] = _selection(latent.selection)

@@ -170,6 +170,22 @@
     return box;
   }
 
+  function steering(list) {
+    var box = el("details", "steering");
+    box.open = true;
+    box.appendChild(el("summary", "", "Steering: the model's continuations, normal and with the latent amplified"));
+    list.forEach(function (t) {
+      var row = el("div", "ex");
+      var verdict = t.ok === true ? " · judge right" : t.ok === false ? " · judge wrong" : "";
+      row.appendChild(el("span", "where", t.sc + " · strength " + fmt(t.a) + verdict));
+      row.appendChild(el("div", "", "prompt: " + (t.p || "").replace(/\n/g, "↵")));
+      row.appendChild(el("div", "", "normal: " + (t.u || "").replace(/\n/g, "↵")));
+      row.appendChild(el("div", "", "steered: " + (t.s || "").replace(/\n/g, "↵")));
+      box.appendChild(row);
+    });
+    return box;
+  }
+
   function side(c) {
     var box = el("div", "side");
     box.appendChild(el("div", "ex-title", "Activations in the examples"));
@@ -217,6 +233,7 @@
     Object.keys(c.bx || {}).forEach(function (k) { node.appendChild(el("div", "explanation baseline", k + ": " + c.bx[k])); });
     node.appendChild(scoreChips(c));
     node.appendChild(mistakes(c));
+    if (c.st && c.st.length) node.appendChild(steering(c.st));
     var body = el("div", "card-body"), main = el("div", "");
     var scale = c.max || 0;  // shade against the cache maximum; else the largest value shown
     if (!scale) c.act.forEach(function (e) { (e.a || []).forEach(function (a) { if (a > scale) scale = a; }); });
