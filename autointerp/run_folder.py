@@ -113,7 +113,7 @@ class RunPaths:
 
 
 OPTIONAL_SUMMARY_FIELDS = ("server_died", "specialization", "explainer_model_sha256", "explainer_model_requested",
-                           "explainer_models_answered", "llm_server")
+                           "explainer_models_answered", "llm_server", "calibration")
 """`RunSummary` fields left out of summary.json when they are None."""
 
 
@@ -160,6 +160,9 @@ class RunSummary:
     llm_server: dict[str, float] | None = None
     """A managed server's own account of this invocation's work: prompt tokens evaluated, seconds of
     prefill and generation (absent for a URL)."""
+    calibration: dict[str, Any] | None = None
+    """The judge on known-answer latents, beside the real latents' scores, and the verdict (absent without
+    `interpret.calibration`); never part of `per_hookpoint` or `counts`."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: optional parts left out when absent, NaN and infinities as null."""

@@ -54,6 +54,11 @@ class InterpretConfig:
     """Also score every latent with the explanation of another latent of the run (a fixed, seeded
     derangement): the summary then gives each metric's lift over that control. Doubles the scorer
     calls; needs at least two explained latents."""
+    calibration: int = 0
+    """Known-answer latents to add (0: none): synthetic latents that fire exactly on a set of tokens chosen
+    from the run's text (month names, digits, a frequent word, a punctuation mark, the word after a given
+    word, -ing words), explained and scored like the real ones, apart from them (`<run>/calibration/`), so
+    the summary says how well the judge does where the answer is known."""
     max_latents: int | None = None
     """Latents to interpret per hookpoint (the first ones); None means all."""
     latents: dict[str, list[int]] | None = None
@@ -98,6 +103,8 @@ class InterpretConfig:
         if blind and self.examples.n_non_activating == 0:
             raise ValueError(f"examples.n_non_activating is 0, but scorers {blind} need non-activating examples "
                              "(with one class only their metrics reward a judge that always says yes)")
+        if self.calibration < 0:
+            raise ValueError(f"calibration must be 0 (none) or a number of known-answer latents, got {self.calibration}")
         for name in ("pipeline_num_proc", "serve_context_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -82,6 +82,9 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
     out.update(flatten(summary.get("cache", {}), "cache", "/"))
     out.update(flatten(summary.get("llm_server", {}), "llm_server", "/"))
     out.update(headline_metrics(summary))
+    from autointerp.pipeline.calibration_verdict import calibration_metrics
+
+    out.update(calibration_metrics(summary.get("calibration")))
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
@@ -116,6 +119,8 @@ def tags(summary: dict[str, Any]) -> dict[str, str]:
             out[f"autointerp.{key}"] = str(summary[key])
     out["autointerp.scorers"] = ",".join(summary.get("scorers", []))
     out["autointerp.hookpoints"] = ",".join(summary.get("hookpoints", []))
+    if summary.get("calibration"):  # the judge's calibration, in words, on the runs table
+        out["autointerp.calibration_verdict"] = summary["calibration"]["verdict"][:4900]
     return out
 
 
