@@ -114,10 +114,11 @@ class SetJudge(Client):
         return "<<" not in text or self.oracle.shown(text) == fires
 
 
-def run(run_dir: Path, tokenizer, rule: str) -> dict:
+def run(run_dir: Path, tokenizer, rule: str, **settings) -> dict:
     oracle = KnownOracle(run_dir, tokenizer)
-    config = InterpretConfig(calibration=N_KNOWN, max_latents=N_REAL, mlflow=False, report=False, output_tokens=False,
-                             pipeline_num_proc=4, examples=ExamplesConfig(**EXAMPLES))
+    settings = {"mlflow": False, "report": False, **settings}
+    config = InterpretConfig(calibration=N_KNOWN, max_latents=N_REAL, output_tokens=False, pipeline_num_proc=4,
+                             examples=ExamplesConfig(**EXAMPLES), **settings)
     scorers = {"detection": DetectionScorer(), "fuzz": FuzzScorer()}
     for scorer in scorers.values():
         scorer.bind(tokenizer=tokenizer, seed=config.seed)
@@ -127,7 +128,9 @@ def run(run_dir: Path, tokenizer, rule: str) -> dict:
 
 @pytest.fixture(scope="module")
 def knows(tmp_path_factory, tokenizer):
-    return run(make_run(tmp_path_factory.mktemp("knows"), tokenizer), tokenizer, "knows")
+    root = tmp_path_factory.mktemp("knows")
+    return run(make_run(root / "run", tokenizer), tokenizer, "knows", report=True, mlflow=True,
+               tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +191,19 @@ def test_the_calibration_hookpoint_never_mixes_into_the_real_summary(knows):
     assert all(HOOKPOINT not in json.dumps(v) for k, v in summary.items() if k != "calibration")
     real = summary["calibration"]["per_scorer"]["detection"]["real"]
     assert list(real) == [HP] and real[HP] == summary["per_hookpoint"][HP]["detection"]
+
+
+def test_the_verdict_reaches_the_report_and_mlflow(knows):
+    summary, _, run_dir = knows
+    verdict = summary["calibration"]["verdict"]
+    html = (run_dir / "report.html").read_text()
+    assert 'id="calibration"' in html and verdict.replace("'", "&#x27;").split(":")[0] in html
+    assert "tokens made of digits" in html
+    from mlflow.tracking import MlflowClient
+
+    run_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
+    logged = MlflowClient(f"sqlite:///{run_dir.parent / 'mlflow.db'}").get_run(run_id).data
+    assert logged.tags["autointerp.calibration_verdict"] == verdict
+    assert logged.metrics["calibration/detection/balanced_accuracy"] == known(summary, "detection")["mean"]
+    assert logged.metrics["calibration/n_named"] == N_KNOWN
+    assert not [k for k in logged.metrics if HOOKPOINT in k]  # per-hookpoint metrics name the real hookpoint only
