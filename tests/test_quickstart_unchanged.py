@@ -7,6 +7,11 @@ and results against the restructured code before issue 13 changed the scorers). 
 bound to the run) with today's `configs/quickstart.yaml`: every request the LLM receives (messages
 and settings) and every explanation and score written must be byte-identical, so the same seed
 gives the same explanations and scores with a real LLM too.
+
+Issue 18 regenerated the file on purpose: the quickstart now adds 4 known-answer latents
+(`interpret.calibration: 4`), so it sends more requests (43 -> 87, hence a new `requests` hash) and
+writes their results under `calibration/` (`calibration_results`, `calibration_sets`,
+`calibration_verdict`); the real latents' `results`, `counts` and `per_hookpoint` stayed byte-identical.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ def test_the_quickstart_stage_sends_and_writes_what_it_did_before(tmp_path):
     before = json.loads((REPO / "tests" / "quickstart_stage.json").read_text())
     assert fingerprint(tmp_path, REPO) == before
     assert before["n_requests"] > 20 and before["counts"]["explained"] >= 5
+    assert len(before["calibration_sets"]) == 4 and "carry no information" in before["calibration_verdict"]
 
 
 def test_the_fingerprint_sees_a_changed_setting(tmp_path):

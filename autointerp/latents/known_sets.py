@@ -143,10 +143,10 @@ def _digits(vocab: Vocabulary) -> Iterator[KnownSet]:
 
 
 def _words(vocab: Vocabulary, kind: str) -> Iterator[KnownSet]:
-    """Frequent whole words (2+ letters), most frequent first: the word itself, or the token after it."""
+    """Frequent whole words, most frequent first: the word itself, or the token after it."""
     for t in vocab.by_count():
         word = vocab.text[t]
-        if not re.fullmatch(r"\s?[A-Za-z]{2,}", word):
+        if not re.fullmatch(r"\s?(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{2,}", word):  # a word: 2+ letters or digits, one a letter
             continue
         if kind == "word":
             yield KnownSet(f"word: {word.strip()}", "word", f"the word {word.strip()!r}", [t], [word])

@@ -124,7 +124,7 @@ def _builder(paths: RunPaths, calibration: RunPaths, parts: Any, n: int) -> Any:
     if tokenizer is None:
         raise ValueError("interpret.calibration needs the run's tokenizer to choose the known-answer sets")
     sets = write_known_answer(paths.latents, tokenizer, n, width=examples.example_ctx_len,
-                              min_windows=2 * max(examples.min_examples, 1))
+                              min_windows=max(examples.min_examples, 1))
     source = parts.builder.source
     if isinstance(source, NeighboursSource) and source.neighbours_type != "co-occurrence":
         logger.info("calibration: known-answer latents have no %s; their negatives are drawn at random",

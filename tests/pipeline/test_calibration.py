@@ -51,7 +51,7 @@ class KnownOracle:
     """Where each known-answer latent fires, and where each excerpt lies (found by its text)."""
 
     def __init__(self, run_dir: Path, tokenizer) -> None:
-        sets = write_known_answer(run_dir / "latents", tokenizer, N_KNOWN, width=32, min_windows=40)
+        sets = write_known_answer(run_dir / "latents", tokenizer, N_KNOWN, width=32, min_windows=EXAMPLES["min_examples"])
         reader = known_answer_reader(run_dir / "latents")
         builder = RecordBuilder(reader, ExamplesConfig(**EXAMPLES), tokenizer)  # the stage builds the same records
         records = [r for r in (builder.build(Latent(HOOKPOINT, j)) for j in range(len(sets))) if r is not None]
