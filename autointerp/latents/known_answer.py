@@ -86,12 +86,20 @@ def write_known_answer(latents_dir: str | Path, tokenizer: Any, n: int, *, width
     return sets
 
 
+def _digest(sets: list[KnownSet]) -> str:
+    """A short hash of the sets' definitions."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps([s.to_dict() for s in sets], sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _manifest(real: dict[str, Any], sets: list[KnownSet], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """The calibration hookpoint's manifest: the real cache's rows and tokens, one hookpoint of its own."""
     shared = ("format_version", "model", "ctx_len", "n_rows", "n_tokens", "filter_bos", "dataset")
     return {
         **{key: real.get(key) for key in shared},
-        "sparse_model": "known-answer",
+        "sparse_model": f"known-answer:{_digest(sets)}",  # other sets: other results (the protocol hashes this)
         "hookpoints": [HOOKPOINT],
         "token_files": [f"../{name}" for name in real["token_files"]],
         "per_hookpoint": {HOOKPOINT: {"d_sae": len(sets), "shards": [shard_name(0, 0)], "nnz": len(arrays["token_index"])}},
