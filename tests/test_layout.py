@@ -30,11 +30,12 @@ ALLOWED = {
     "explainers": {"records", "clients", "prompting"},
     "scorers": {"records", "clients", "prompting", "metrics", "models"},
     "report": {"io", "records", "metrics"},
+    "export": {"io", "records", "latents", "report"},
     "pipeline": {"io", "records", "models", "latents", "examples", "clients", "prompting", "metrics", "explainers",
                  "scorers", "report"},
     "callbacks": {"io", "records", "latents", "pipeline"},
     "cli": {"io", "records", "data", "models", "latents", "examples", "clients", "explainers", "scorers", "pipeline",
-            "report", "callbacks"},
+            "report", "export", "callbacks"},
     "__main__": {"cli"},
 }
 """Each layer and the layers it may import, in data-flow order (the README's Layout table), besides BASE."""

@@ -55,7 +55,7 @@ COMMANDS = commands()
 
 def test_the_readme_has_the_commands_this_test_expects():
     routes = {(autointerp_args(c) or ["other"])[0] for c in COMMANDS}
-    assert {"predict", "interpret", "calibrate", "report", "meta-llama/Llama-2-7b-hf", "embedded:SmolLM2-135M-Instruct"} <= routes
+    assert {"predict", "interpret", "calibrate", "report", "export", "meta-llama/Llama-2-7b-hf", "embedded:SmolLM2-135M-Instruct"} <= routes
     assert all(autointerp_args(c) is not None or c.startswith(NOT_OURS) for c in COMMANDS), COMMANDS
 
 
@@ -149,7 +149,25 @@ def test_report_commands_write_the_report(command, tmp_path, monkeypatch):
     assert (tmp_path / "results" / name / "report.html").is_file()
 
 
-FLAT = [c for c in COMMANDS if (autointerp_args(c) or ["predict"])[0] not in ("predict", "fit", "interpret", "calibrate", "report")]
+@pytest.mark.parametrize("command", [c for c in COMMANDS if (autointerp_args(c) or [""])[0] == "export"])
+def test_export_commands_write_the_export(command, tmp_path, monkeypatch):
+    from report.runs import RunSpec, make_run
+
+    from autointerp.cli import main
+
+    args = autointerp_args(command)
+    if "--help" in args:
+        assert main(args) == 0
+        return
+    name, out = args[args.index("--name") + 1], args[args.index("--out") + 1]
+    make_run(tmp_path / "results" / name, RunSpec(hookpoints=("layers.15",), latents_per_hookpoint=3))
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 0
+    (source,) = (tmp_path / out).glob("*/*/source.jsonl")
+    assert source.parent.name.startswith("15-") and (source.parent / "explanations" / "batch-0.jsonl.gz").is_file()
+
+
+FLAT = [c for c in COMMANDS if (autointerp_args(c) or ["predict"])[0] not in ("predict", "fit", "interpret", "calibrate", "report", "export")]
 
 
 @pytest.mark.parametrize("command", FLAT)

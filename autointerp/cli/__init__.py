@@ -3,6 +3,7 @@
     autointerp predict|fit|validate|test ...   `autointerp.cli.predict` (AutoInterpCLI, a LightningCLI)
     autointerp interpret|report ...            `autointerp.cli.interpret` (no Lightning import)
     autointerp calibrate ...                   `autointerp.cli.calibrate` (the same, with known-answer latents)
+    autointerp export ...                      `autointerp.cli.export` (no Lightning import)
     autointerp MODEL SPARSE_MODEL [flags]      `autointerp.cli.flat` (the spec's flat command; also
                                                python -m autointerp), which builds a predict config
                                                and runs it through the same LightningCLI
@@ -21,9 +22,9 @@ from autointerp.cli.common import exit_on_sigterm, interpret_switch, reporting_f
 
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
-OTHER_SUBCOMMANDS = ("interpret", "calibrate", "report")
+OTHER_SUBCOMMANDS = ("interpret", "calibrate", "report", "export")
 
-USAGE = """usage: autointerp {predict,interpret,calibrate,report,fit,validate,test} [--config FILE] [options]
+USAGE = """usage: autointerp {predict,interpret,calibrate,report,export,fit,validate,test} [--config FILE] [options]
        autointerp MODEL SPARSE_MODEL [flags]     (the flat command; also python -m autointerp)
 
 Explain and score the latents of sparse autoencoders and transcoders with LLMs.
@@ -37,6 +38,8 @@ subcommands:
   calibrate  explain and score known-answer latents of an existing run beside its real ones: how far the
              judge can be trusted, e.g. autointerp calibrate --config configs/quickstart.yaml --name quickstart
   report     write results/NAME/report.html, e.g. autointerp report --name quickstart
+  export     write a run in Neuronpedia's export layout,
+             e.g. autointerp export --name quickstart --format neuronpedia --out exports/quickstart
   fit        train a model with Lightning's fit loop (e.g. a TopK SAE: configs/train-sae.yaml)
   validate, test
              Lightning's validate/test loops
@@ -82,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         from autointerp.cli.interpret import report_main
 
         return report_main(argv[1:])
+    if argv and argv[0] == "export":
+        from autointerp.cli.export import export_main
+
+        return export_main(argv[1:])
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
