@@ -113,7 +113,8 @@ class RunPaths:
 
 
 OPTIONAL_SUMMARY_FIELDS = ("server_died", "specialization", "explainer_model_sha256", "explainer_model_requested",
-                           "explainer_models_answered", "llm_server", "baseline_explainer", "judge_agreement")
+                           "explainer_models_answered", "llm_server", "baseline_explainer", "judge_agreement",
+                           "calibration")
 """`RunSummary` fields left out of summary.json when they are None."""
 
 
@@ -166,6 +167,9 @@ class RunSummary:
     judge_agreement: dict[str, Any] | None = None
     """{model, per_hookpoint: {hookpoint: {scorer: {metric, kappa, pearson, spearman (each value,
     ci_low, ci_high), n_latents, n_verdicts, disagree_most}}}} (absent without a second judge)."""
+    calibration: dict[str, Any] | None = None
+    """The judge on known-answer latents, beside the real latents' scores, and the verdict (absent without
+    `interpret.calibration`); never part of `per_hookpoint` or `counts`."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: optional parts left out when absent, NaN and infinities as null."""

@@ -103,6 +103,13 @@ def fingerprint(tmp: Path, repo: Path) -> dict[str, Any]:
         for key in ("prompt_tokens", "completion_tokens", "fingerprint"):
             data.pop(key, None)
         results.append([str(path.relative_to(run_dir)), data])
+    calibration = []  # the known-answer latents (issue 18), apart from the real ones
+    for path in sorted((run_dir / "calibration").rglob("*.json")):
+        data = json.loads(path.read_text())
+        for key in ("prompt_tokens", "completion_tokens", "fingerprint"):
+            data.pop(key, None)
+        calibration.append([str(path.relative_to(run_dir)), data])
+    block = summary.get("calibration") or {}
     return {
         "n_requests": len(client.requests),
         "requests": hashlib.sha256("\n".join(sorted(client.requests)).encode()).hexdigest(),
@@ -110,6 +117,9 @@ def fingerprint(tmp: Path, repo: Path) -> dict[str, Any]:
         "counts": summary["counts"],
         "per_hookpoint": summary["per_hookpoint"],
         "baseline_explainer": summary.get("baseline_explainer"),
+        "calibration_results": hashlib.sha256(json.dumps(calibration, sort_keys=True).encode()).hexdigest(),
+        "calibration_sets": [row["set"] for row in block.get("latents", [])],
+        "calibration_verdict": block.get("verdict"),
     }
 
 

@@ -8,11 +8,13 @@ bound to the run) with today's `configs/quickstart.yaml`: every request the LLM 
 and settings) and every explanation and score written must be byte-identical, so the same seed
 gives the same explanations and scores with a real LLM too.
 
-Regenerated on purpose twice (`PYTHONPATH=.:tests python tests/quickstart_stage.py`): for issue 15
+Regenerated on purpose three times (`PYTHONPATH=.:tests python tests/quickstart_stage.py`): for issue 15
 the quickstart's second explainer, the top-tokens baseline, is scored beside the LLM explainer (the
 LLM explainer's metrics were those of the old golden); for issue 20 the scorer prompts put the
 explanation and instructions before the excerpts (a shared head for a server's prefix cache), so the
-requests changed, and with them the scripted LLM's hashed answers.
+requests changed, and with them the scripted LLM's hashed answers; for issue 18 the quickstart adds
+4 known-answer latents (`interpret.calibration: 4`), whose results the golden records under
+`calibration_results`, `calibration_sets` and `calibration_verdict`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def test_the_quickstart_stage_sends_and_writes_what_it_did_before(tmp_path):
     before = json.loads((REPO / "tests" / "quickstart_stage.json").read_text())
     assert fingerprint(tmp_path, REPO) == before
     assert before["n_requests"] > 20 and before["counts"]["explained"] >= 5
+    assert len(before["calibration_sets"]) == 4 and "carry no information" in before["calibration_verdict"]
 
 
 def test_the_quickstart_scores_the_top_tokens_baseline_beside_the_llm_explainer(tmp_path):

@@ -55,7 +55,7 @@ COMMANDS = commands()
 
 def test_the_readme_has_the_commands_this_test_expects():
     routes = {(autointerp_args(c) or ["other"])[0] for c in COMMANDS}
-    assert {"predict", "interpret", "report", "export", "meta-llama/Llama-2-7b-hf", "embedded:SmolLM2-135M-Instruct"} <= routes
+    assert {"predict", "interpret", "calibrate", "report", "export", "meta-llama/Llama-2-7b-hf", "embedded:SmolLM2-135M-Instruct"} <= routes
     assert all(autointerp_args(c) is not None or c.startswith(NOT_OURS) for c in COMMANDS), COMMANDS
 
 
@@ -107,6 +107,17 @@ def test_interpret_commands_build_their_components(command, monkeypatch):
     assert config.client is not None and config.scorers
 
 
+@pytest.mark.parametrize("command", [c for c in COMMANDS if (autointerp_args(c) or [""])[0] == "calibrate"])
+def test_calibrate_commands_build_their_components(command, monkeypatch):
+    from autointerp.cli.calibrate import calibrate_parser
+
+    monkeypatch.chdir(REPO)
+    cfg = calibrate_parser().parse_args(autointerp_args(command)[1:])
+    config = calibrate_parser().instantiate_classes(cfg).interpret
+    assert config.client is not None and config.scorers
+    assert cfg.n in (None, 12) and config.calibration == 4  # the quickstart's; --n applies when the command runs
+
+
 def test_the_interpret_commands_mean_what_the_readme_says(monkeypatch):
     from autointerp.cli.interpret import interpret_parser
 
@@ -156,7 +167,7 @@ def test_export_commands_write_the_export(command, tmp_path, monkeypatch):
     assert source.parent.name.startswith("15-") and (source.parent / "explanations" / "batch-0.jsonl.gz").is_file()
 
 
-FLAT = [c for c in COMMANDS if (autointerp_args(c) or ["predict"])[0] not in ("predict", "fit", "interpret", "report", "export")]
+FLAT = [c for c in COMMANDS if (autointerp_args(c) or ["predict"])[0] not in ("predict", "fit", "interpret", "calibrate", "report", "export")]
 
 
 @pytest.mark.parametrize("command", FLAT)

@@ -2,6 +2,7 @@
 
     autointerp predict|fit|validate|test ...   `autointerp.cli.predict` (AutoInterpCLI, a LightningCLI)
     autointerp interpret|report ...            `autointerp.cli.interpret` (no Lightning import)
+    autointerp calibrate ...                   `autointerp.cli.calibrate` (the same, with known-answer latents)
     autointerp export ...                      `autointerp.cli.export` (no Lightning import)
     autointerp MODEL SPARSE_MODEL [flags]      `autointerp.cli.flat` (the spec's flat command; also
                                                python -m autointerp), which builds a predict config
@@ -21,9 +22,9 @@ from autointerp.cli.common import exit_on_sigterm, interpret_switch, reporting_f
 
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
-OTHER_SUBCOMMANDS = ("interpret", "report", "export")
+OTHER_SUBCOMMANDS = ("interpret", "calibrate", "report", "export")
 
-USAGE = """usage: autointerp {predict,interpret,report,export,fit,validate,test} [--config FILE] [options]
+USAGE = """usage: autointerp {predict,interpret,calibrate,report,export,fit,validate,test} [--config FILE] [options]
        autointerp MODEL SPARSE_MODEL [flags]     (the flat command; also python -m autointerp)
 
 Explain and score the latents of sparse autoencoders and transcoders with LLMs.
@@ -34,6 +35,8 @@ subcommands:
              e.g. autointerp predict --config configs/quickstart.yaml
   interpret  explain and score the latents of an existing run again (finished latents are skipped)
              e.g. autointerp interpret --config configs/quickstart.yaml --name quickstart
+  calibrate  explain and score known-answer latents of an existing run beside its real ones: how far the
+             judge can be trusted, e.g. autointerp calibrate --config configs/quickstart.yaml --name quickstart
   report     write results/NAME/report.html, e.g. autointerp report --name quickstart
   export     write a run in Neuronpedia's export layout,
              e.g. autointerp export --name quickstart --format neuronpedia --out exports/quickstart
@@ -74,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         from autointerp.cli.interpret import interpret_main
 
         return interpret_main(argv[1:])
+    if argv and argv[0] == "calibrate":
+        from autointerp.cli.calibrate import calibrate_main
+
+        return calibrate_main(argv[1:])
     if argv and argv[0] == "report":
         from autointerp.cli.interpret import report_main
 

@@ -43,7 +43,11 @@ def interpret_parser():
 def interpret_main(argv: list[str]) -> int:
     """Run `autointerp interpret`."""
     parser = interpret_parser()
-    cfg = parser.parse_args(argv)
+    return run_interpret(parser, parser.parse_args(argv))
+
+
+def run_interpret(parser: Any, cfg: Any, prog: str = "autointerp interpret") -> int:
+    """Instantiate the parsed config and run the interpret stage on the named run; print the results table."""
     try:
         config = parser.instantiate_classes(cfg).interpret
     except ValueError as exc:  # a setting the config validation refused; the message names it
@@ -63,10 +67,10 @@ def interpret_main(argv: list[str]) -> int:
     try:
         summary = interpret(run_dir, config, run_config)
     except (FileNotFoundError, ValueError) as exc:  # no cache, a bad reference run, an unknown scorer
-        print(f"autointerp interpret: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except RunFailedError as exc:
-        print(f"autointerp interpret: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     print(results_table(summary))
     print(f"results in {run_dir}/ (report: {run_dir / 'report.html'})")

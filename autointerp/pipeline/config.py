@@ -65,6 +65,11 @@ class InterpretConfig:
     """Also score every latent with the explanation of another latent of the run (a fixed, seeded
     derangement): the summary then gives each metric's lift over that control. Doubles the scorer
     calls; needs at least two explained latents."""
+    calibration: int = 0
+    """Known-answer latents to add (0: none): synthetic latents that fire exactly on a set of tokens chosen
+    from the run's text (month names, digits, a frequent word, a punctuation mark, the word after a given
+    word, -ing words), explained and scored like the real ones, apart from them (`<run>/calibration/`), so
+    the summary says how well the judge does where the answer is known."""
     max_latents: int | None = None
     """Latents to interpret per hookpoint (the first ones); None means all."""
     latents: dict[str, list[int]] | None = None
@@ -121,6 +126,8 @@ class InterpretConfig:
         select_scorer = self.selection.scorer_name(names, needs)
         self.selection.check(names, needs, self.examples.n_examples_select, self.examples.n_select_negatives,
                              select_scorer in NEEDS_NEGATIVES)
+        if self.calibration < 0:
+            raise ValueError(f"calibration must be 0 (none) or a number of known-answer latents, got {self.calibration}")
         for name in ("pipeline_num_proc", "serve_context_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -62,6 +62,7 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
     if parts.client is None and config.client is None:
         components.build_client(config, paths.root)  # raises, naming interpret.client, before anything loads
     _fill_parts(parts, config, reader, paths)
+    calibration = _calibration(paths, config, parts)  # a cache without known-answer sets fails here, before serving
     with serve(config, paths.root) as served:
         if parts.client is None:
             parts.client = components.build_client(config, paths.root, served)
@@ -73,11 +74,20 @@ def interpret(run_dir: str | Path, config: InterpretConfig, run_config: dict[str
             from autointerp.pipeline.second_judge import prepare
 
             prepare(parts.second_judge, paths.root, parts.accounting)
-        return _interpret(paths, config, reader, run_config, parts, served)
+        return _interpret(paths, config, reader, run_config, parts, served, calibration)
+
+
+def _calibration(paths: RunPaths, config: InterpretConfig, parts: Parts) -> Any:
+    """The run's known-answer latents (`interpret.calibration`), or None."""
+    if not config.calibration:
+        return None
+    from autointerp.pipeline.calibration import Calibration
+
+    return Calibration(paths.root, config, parts)
 
 
 def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, run_config, parts: Parts,
-               served: Served) -> dict[str, Any]:
+               served: Served, calibration: Any = None) -> dict[str, Any]:
     stage = InterpretStage(
         paths.root, config, builder=parts.builder, client=parts.client, explainer=parts.explainer,
         scorers=parts.scorers, accounting=parts.accounting, output_tokens=parts.output_tokens,
@@ -87,7 +97,7 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
     logger.info("interpreting %d latents of %s with %s", len(latents), paths.root, getattr(parts.client, "model", "?"))
     start = time.perf_counter()
     try:
-        state, server_died = asyncio.run(_run_and_close(stage, latents, parts.client, served.server))
+        state, server_died = asyncio.run(_run_and_close(stage, latents, parts.client, served.server, calibration))
     finally:
         wall = time.perf_counter() - start
     if state.not_started:
@@ -98,6 +108,9 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
     for extra in stage.extras:
         fingerprints.update(extra.fingerprints())
     summary = _summarize(paths, config, reader, latents, state, parts, wall, fingerprints, server_died, served)
+    if calibration is not None:  # its own block: never in per_hookpoint, counts or the failure fraction
+        summary.calibration = calibration.block(summary.per_hookpoint)
+        logger.info("%s", summary.calibration["verdict"])
     logger.info("interpret stage took %.1f s; the model on record: %s (%d LLM calls)", wall, summary.explainer_model,
                 summary.invocation.get("usage_total", {}).get("calls", 0))
     _finish(paths, config, summary, run_config, parts)
@@ -107,13 +120,22 @@ def _interpret(paths: RunPaths, config: InterpretConfig, reader: CacheReader, ru
     return summary.to_dict()
 
 
-async def _run_and_close(stage: InterpretStage, latents: list, client: Any, server: Any) -> tuple[StageState, str | None]:
-    """Run the stage; with a managed server, stop within a second of its death instead of retrying
+async def _stages(stage: InterpretStage, latents: list, calibration: Any) -> StageState:
+    """The real latents, then the known-answer ones (when asked for); the real stage's state."""
+    state = await stage.run(latents)
+    if calibration is not None:
+        await calibration.run()
+    return state
+
+
+async def _run_and_close(stage: InterpretStage, latents: list, client: Any, server: Any,
+                         calibration: Any = None) -> tuple[StageState, str | None]:
+    """Run the stage (and the calibration's); with a managed server, stop within a second of its death instead of retrying
     requests to a dead port for minutes. Returns the state and, if it died, what the server said."""
     try:
         if server is None:
-            return await stage.run(latents), None
-        work = asyncio.ensure_future(stage.run(latents))
+            return await _stages(stage, latents, calibration), None
+        work = asyncio.ensure_future(_stages(stage, latents, calibration))
         watch = asyncio.ensure_future(server.wait_for_exit())
         await asyncio.wait([work, watch], return_when=asyncio.FIRST_COMPLETED)
         if work.done():

@@ -149,6 +149,10 @@ def results_table(summary: dict[str, Any]) -> str:
     for scorer, sc in (summary.get("scorer_counts") or {}).items():
         lines.append(f"{scorer}: scored {sc.get('scored')} of {sc.get('asked')} latents asked "
                      f"(coverage {_fmt(sc.get('coverage'))}), {sc.get('stale', 0)} results of another protocol left out")
+    if summary.get("calibration"):
+        from autointerp.pipeline.calibration_verdict import calibration_table
+
+        lines.append(calibration_table(summary["calibration"]))
     return "\n".join(lines)
 
 

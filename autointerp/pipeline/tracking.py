@@ -85,6 +85,9 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
     out.update(headline_metrics(summary))
     out.update(comparison_metrics.lift_metrics(summary.get("baseline_explainer")))
     out.update(comparison_metrics.agreement_metrics(summary.get("judge_agreement")))
+    from autointerp.pipeline.calibration_verdict import calibration_metrics
+
+    out.update(calibration_metrics(summary.get("calibration")))
     # MLflow refuses "@" in names: `detection@top-tokens` is logged as `detection:top-tokens`
     return {k.replace("@", ":"): float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
@@ -120,6 +123,8 @@ def tags(summary: dict[str, Any]) -> dict[str, str]:
             out[f"autointerp.{key}"] = str(summary[key])
     out["autointerp.scorers"] = ",".join(summary.get("scorers", []))
     out["autointerp.hookpoints"] = ",".join(summary.get("hookpoints", []))
+    if summary.get("calibration"):  # the judge's calibration, in words, on the runs table
+        out["autointerp.calibration_verdict"] = summary["calibration"]["verdict"][:4900]
     return out
 
 

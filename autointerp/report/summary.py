@@ -195,6 +195,14 @@ def _comparisons(run: RunData) -> str:
     return "".join(parts)
 
 
+def _calibration(run: RunData) -> str:
+    """The known-answer section (only when the run has one)."""
+    from autointerp.report.calibration import calibration_html
+
+    body = _guarded(calibration_html, run.summary)
+    return _section("Calibration: the judge on known-answer latents", body, "calibration") if body else ""
+
+
 def summary_html(run: RunData, cards: list[dict[str, Any]]) -> str:
     """The whole summary section; `cards` fill in what the summary lacks (counts, failures)."""
     return "".join([
@@ -202,6 +210,7 @@ def summary_html(run: RunData, cards: list[dict[str, Any]]) -> str:
         _guarded(counts_html, run, cards),
         _section("Scores", _guarded(metrics_html, run), "scores"),
         _comparisons(run),
+        _calibration(run),
         '<div class="columns">',
         _section("Cost and time", _guarded(usage_html, run), "usage"),
         _section("Cache", _guarded(cache_html, run), "cache"),

@@ -19,6 +19,8 @@ class Scorer(RunBound, ABC):
 
     name: str = "scorer"
     needs_explanation: bool = True
+    reads_only_examples: bool = True
+    """False for a scorer that needs the latent's decoder row (steering): known-answer latents have none."""
 
     @abstractmethod
     async def score(self, record: LatentRecord, explanation: Explanation | None, client: Client) -> ScoreResult:

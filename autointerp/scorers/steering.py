@@ -84,6 +84,7 @@ class SteeringScorer(Scorer):
     """Steers the subject model with the latent and asks the judge which continuation it shaped."""
 
     name = "steering"
+    reads_only_examples = False  # it steers with the decoder row
 
     def __init__(self, *, variant: str = "pair", n_prompts: int = 8, prompt_tokens: int = 16, new_tokens: int = 16,
                  strengths: list[float] | None = None, min_changed: float = 0.5, min_fluency: float = 0.75, n_explanations: int = 4,

@@ -173,7 +173,7 @@ def test_interpret_false_switches_the_stage_off():
     assert interpret_switch(["predict", "--interpret", "extra.yaml"]) == ["predict", "--interpret", "extra.yaml"]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["interpret", "--help"], ["report", "--help"], ["export", "--help"],
+@pytest.mark.parametrize("argv", [["--help"], ["interpret", "--help"], ["calibrate", "--help"], ["report", "--help"], ["export", "--help"],
                                   ["model", "sae", "--help"]])
 def test_help_answers_without_heavy_imports(argv):
     """What keeps help fast is that it imports none of the heavy packages (its time is not asserted:
