@@ -151,7 +151,7 @@ def bind_run(scorers: dict[str, Scorer], config: InterpretConfig, reader: Any, r
     for scorer in scorers.values():
         if hasattr(scorer, "bind_run"):
             manifest = reader.manifest
-            scorer.bind_run(model=manifest["model"], sparse_model=manifest["sparse_model"],
+            scorer.bind_run(model=manifest.model, sparse_model=manifest.sparse_model,
                             hookpoints=config.hookpoints or reader.hookpoints, tokens=CachedRows(reader),
                             explanations=lambda: run_explanations(RunPaths(run_dir)))
 
@@ -164,7 +164,7 @@ class CachedRows:
         self.reader = reader
 
     def __len__(self) -> int:
-        return int(self.reader.manifest["n_rows"])
+        return int(self.reader.manifest.n_rows)
 
     def __getitem__(self, row: int) -> Any:
         return self.reader.tokens[row]

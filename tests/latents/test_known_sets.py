@@ -110,10 +110,10 @@ def test_the_calibration_hookpoint_fires_exactly_on_its_sets_and_leaves_the_real
     before = shard.stat().st_mtime_ns
     write_known_answer(folder, tokenizer, 5, width=32, min_windows=40)  # the same sets: nothing rewritten
     assert shard.stat().st_mtime_ns == before
-    first = known_answer_reader(folder).manifest["sparse_model"]
+    first = known_answer_reader(folder).manifest.sparse_model
     assert len(write_known_answer(folder, tokenizer, 3, width=32, min_windows=40)) == 3  # other sets: rewritten
     assert known_answer_reader(folder).d_sae(HOOKPOINT) == 3
-    assert known_answer_reader(folder).manifest["sparse_model"] != first  # so their old results read as stale
+    assert known_answer_reader(folder).manifest.sparse_model != first  # so their old results read as stale
 
 
 def test_bad_calibration_settings_are_clear_errors(news):
