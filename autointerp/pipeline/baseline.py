@@ -14,41 +14,27 @@ from typing import Any
 
 from autointerp.explainers.base import Explainer
 from autointerp.pipeline import outputs
+from autointerp.pipeline.extra_scores import ExtraScores
 from autointerp.pipeline.fingerprint import Protocol, digest, settings_of
 from autointerp.records import Explanation, Latent, LatentRecord, ScoreResult
 
 logger = logging.getLogger(__name__)
 
 
-class BaselineScoring:
+class BaselineScoring(ExtraScores):
     """Explain each latent with the baseline explainer and score that explanation like the LLM's."""
 
     def __init__(self, explainer: Explainer, protocol: Protocol, scorers: dict[str, Any]) -> None:
         """explainer: the baseline (bound to the run); protocol: the run's fingerprints; scorers: {name: Scorer}."""
+        super().__init__(scorers)
         self.explainer = explainer
         self.suffix = "@" + explainer.name
         self.protocol = protocol
-        self.names = [name for name, scorer in scorers.items() if scorer.needs_explanation]
         self._settings = settings_of(explainer)
-
-    def stored(self, name: str) -> str:
-        """Where the baseline's results of scorer `name` live: `<name>@<baseline>`."""
-        return name + self.suffix
 
     def fingerprint(self, name: str) -> str:
         """The protocol of the baseline's score of scorer `name`: the scorer's, with the baseline explainer's settings."""
         return digest({"score": self.protocol.score(name), "baseline": self._settings})
-
-    def fingerprints(self) -> dict[str, str]:
-        """{stored name: fingerprint} of every baseline result."""
-        return {self.stored(name): self.fingerprint(name) for name in self.names}
-
-    def todo(self, stage: Any, latent: Latent, rescore_all: bool) -> list[str]:
-        """Scorers whose baseline result for `latent` is missing or of another protocol."""
-        if rescore_all or "scores" in stage.redo:
-            return list(self.names)
-        return [n for n in self.names
-                if not outputs.score_done(stage.paths, self.stored(n), latent, self.fingerprint(n))]
 
     async def run(self, stage: Any, record: LatentRecord, explanation: Explanation | None, names: list[str]) -> None:
         """Explain `record` with the baseline and score it with `names` (the LLM's explanation is not used)."""

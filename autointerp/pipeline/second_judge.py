@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autointerp.clients.base import Client
-from autointerp.pipeline import outputs
+from autointerp.pipeline.extra_scores import ExtraScores
 from autointerp.pipeline.fingerprint import Protocol, digest
 from autointerp.records import Explanation, Latent, LatentRecord, ScoreResult
 
@@ -42,36 +42,21 @@ def prepare(client: Client, run_dir: Path, accounting: Any) -> Client:
     return client
 
 
-class SecondJudge:
+class SecondJudge(ExtraScores):
     """Score each latent's explanation a second time, with another client."""
 
     suffix = SUFFIX
 
     def __init__(self, client: Client, protocol: Protocol, scorers: dict[str, Any]) -> None:
         """client: the second judge; protocol: the run's fingerprints; scorers: {name: Scorer}."""
+        super().__init__(scorers)
         self.client = client
         self.protocol = protocol
-        self.names = [name for name, scorer in scorers.items() if scorer.needs_explanation]
         self.model = getattr(client, "model", "")
-
-    def stored(self, name: str) -> str:
-        """`<name>@second_judge`."""
-        return name + SUFFIX
 
     def fingerprint(self, name: str) -> str:
         """The protocol of the second judge's score of `name`: the scorer's, judged by this model."""
         return digest({"score": self.protocol.score(name), "second_judge": self.model})
-
-    def fingerprints(self) -> dict[str, str]:
-        """{stored name: fingerprint} of every second-judge result."""
-        return {self.stored(name): self.fingerprint(name) for name in self.names}
-
-    def todo(self, stage: Any, latent: Latent, rescore_all: bool) -> list[str]:
-        """Scorers whose second-judge result for `latent` is missing or of another protocol."""
-        if rescore_all or "scores" in stage.redo:
-            return list(self.names)
-        return [n for n in self.names
-                if not outputs.score_done(stage.paths, self.stored(n), latent, self.fingerprint(n))]
 
     async def run(self, stage: Any, record: LatentRecord, explanation: Explanation | None, names: list[str]) -> None:
         """Score the LLM explanation with `names`, answered by the second judge (nothing without an explanation)."""
