@@ -178,6 +178,10 @@ class RecordBuilder:
         train_idx, select_idx, test_idx = split_train_select_test(
             quantiles, c.n_examples_train, c.n_examples_select, c.n_examples_test, self.train_sampler, rng
         )
+        if len(train_idx) == 0 and c.n_examples_train > 0:  # nothing to explain from: a skip with its reason, not a failure
+            self._skip(latent, f"{len(windows)} activating windows all went to the held-out splits "
+                               f"(n_examples_test={c.n_examples_test}, n_examples_select={c.n_examples_select}): none left to explain from")
+            return None
         record = LatentRecord(latent=latent, n_activating=len(windows))
         self._statistics(record, acts)
         every = np.concatenate([train_idx, test_idx, select_idx])

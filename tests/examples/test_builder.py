@@ -187,6 +187,19 @@ def test_skipped_latents_are_counted_with_reasons(cache):
     assert builder.summary()["n_skipped"] == 1
 
 
+def test_a_latent_whose_windows_all_go_to_test_is_skipped_with_its_reason(cache):
+    """min_examples below n_examples_test: a rare latent's windows all land in the test split, so it
+    is skipped with the reason (the explainer would otherwise fail on an empty train split)."""
+    reader, _, _ = cache
+    builder = RecordBuilder(reader, _config(min_examples=1, n_examples_test=200))
+    n_windows = len(builder.windows(reader.latent(HP, 1)))
+    assert 0 < n_windows <= 200
+    assert builder.build(Latent(HP, 1)) is None
+    assert builder.skipped == {HP: [1]}
+    assert f"{n_windows} activating windows all went to the held-out splits" in builder.skip_reasons[Latent(HP, 1)]
+    assert RecordBuilder(reader, _config(min_examples=1, n_examples_test=max(n_windows - 1, 0))).build(Latent(HP, 1)).train
+
+
 def test_str_tokens_use_the_tokenizer(cache):
     reader, _, tokens = cache
 
